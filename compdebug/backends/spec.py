@@ -1,0 +1,198 @@
+"""BackendSpec: one failing compiler, nameable in a repro script.
+
+`resolve_backend` is the one doorway from "what the user passed" (a name, a
+callable, a spec) to a compiler compdebug can call, describe and write into a
+script, together with the bug-injection settings in force when it was resolved.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+import torch
+
+from compdebug.config import CODEGEN_BUGS, config
+from compdebug.errors import BackendError
+
+CompilerFn = Callable[[torch.fx.GraphModule, list[Any]], Callable[..., Any]]
+# takes the compiler that receives post-AOT graphs, returns one that wraps it
+InnerWrapper = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+@attrs.frozen
+class BackendSpec:
+    """A compiler plus the settings that make it fail, as data a script can restore."""
+
+    label: str
+    fn: CompilerFn = attrs.field(eq=False, repr=False)
+    name: str | None = None  # registered torch.compile name ("inductor")
+    import_path: str | None = None  # "package.module:qualname" when importable
+    inject_ops: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
+    inject_stage: str = "dynamo"
+    inductor_settings: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
+
+    @property
+    def needs_compdebug(self) -> bool:
+        """Whether a repro script must import compdebug to fail the same way."""
+        own_backend = (self.name or "").startswith("compdebug_") or (self.import_path or "").startswith("compdebug")
+        return own_backend or bool(self.inject_ops)
+
+    @property
+    def nameable(self) -> bool:
+        return self.name is not None or self.import_path is not None
+
+    def compile(
+        self, gm: torch.fx.GraphModule, example_inputs: list[Any], *, wrap_inner: InnerWrapper | None = None
+    ) -> Callable[..., Any]:
+        """Compile `gm` the failing way; the returned callable runs under the same settings.
+
+        Capture is switched off while compiling, so that minifying a captured
+        failure never captures its own candidates. `wrap_inner`, if given, wraps
+        the compiler that receives the graphs after AOT Autograd (after-AOT capture).
+        """
+        from compdebug.backends.inject import compile_injected
+
+        with self._settings():
+            compiled = compile_injected(
+                self.fn, gm, example_inputs, self.inject_ops, self.inject_stage, wrap_inner=wrap_inner
+            )
+
+        @functools.wraps(compiled)
+        def run(*args: Any) -> Any:
+            with self._settings():
+                return compiled(*args)
+
+        return run
+
+    def _settings(self) -> Any:
+        import contextlib
+
+        import torch._inductor.config as inductor_config  # checked on torch 2.11 and 2.13
+
+        stack = contextlib.ExitStack()
+        stack.enter_context(config.patch({"repro_after": None, "repro_accuracy": False, "inject.ops": {}}))
+        if self.inductor_settings:
+            stack.enter_context(inductor_config.patch(dict(self.inductor_settings)))
+        return stack
+
+    def backend_source(self) -> str:
+        """A Python expression naming the backend in a script (after `script_imports`)."""
+        if self.name is not None:
+            return repr(self.name)
+        if self.import_path is not None:
+            module, qualname = self.import_path.split(":")
+            return f"{module}.{qualname}"
+        raise BackendError(
+            f"the backend {self.label} has no registered name and cannot be imported by a script "
+            "(a lambda, a local function or one defined in __main__). Register it with "
+            "torch._dynamo.register_backend(name=...) or define it at module level in an importable module."
+        )
+
+    def script_imports(self) -> list[str]:
+        lines = []
+        if self.needs_compdebug:
+            lines.append("import compdebug  # registers compdebug's testing backends and bug injection")
+        if self.import_path is not None and self.name is None:
+            lines.append(f"import {self.import_path.split(':')[0]}")
+        return lines
+
+    def script_setup(self) -> list[str]:
+        """Statements that restore the settings the failure depends on."""
+        lines = []
+        if self.inject_ops:
+            lines.append(
+                f"compdebug.config.load({{'inject.ops': {dict(self.inject_ops)!r}, 'inject.stage': {self.inject_stage!r}}})"
+            )
+        if self.inductor_settings:
+            lines.append("import torch._inductor.config")
+            for key, value in sorted(self.inductor_settings.items()):
+                lines.append(f"torch._inductor.config.{key} = {value!r}")
+        return lines
+
+
+def resolve_backend(backend: str | CompilerFn | BackendSpec, *, with_injection: bool = True) -> BackendSpec:
+    """Turn a backend name, callable or spec into a `BackendSpec`.
+
+    With `with_injection`, the bug-injection keys of `compdebug.config` in force
+    now are recorded in the spec (and so in any repro written from it).
+    """
+    if isinstance(backend, BackendSpec):
+        return backend
+    inject = _injection_now() if with_injection else {}
+    if isinstance(backend, str):
+        return BackendSpec(label=repr(backend), fn=_lookup(backend), name=backend, **inject)
+    if not callable(backend):
+        raise BackendError(f"a backend must be a registered name or a callable (gm, example_inputs); got {backend!r}")
+    name = _registered_name(backend)
+    return BackendSpec(
+        label=name or getattr(backend, "__qualname__", repr(backend)),
+        fn=backend,
+        name=name,
+        import_path=_import_path(backend),
+        **inject,
+    )
+
+
+def _injection_now() -> dict[str, Any]:
+    ops = dict(config.inject.ops)
+    if not ops:
+        return {}
+    if config.inject.stage != "codegen":
+        return {"inject_ops": ops, "inject_stage": config.inject.stage}
+    return {"inductor_settings": inductor_bug_settings(ops)}
+
+
+def inductor_bug_settings(ops: Mapping[str, str]) -> dict[str, Any]:
+    """Inductor's own code-generation bug knobs for `ops` (validated by config)."""
+    settings: dict[str, Any] = {}
+    for op, kind in ops.items():
+        assert kind in CODEGEN_BUGS[op]
+        settings[f"cpp.inject_{op}_bug_TESTING_ONLY"] = kind
+        if op == "relu":  # triton has a relu bug only
+            settings["triton.inject_relu_bug_TESTING_ONLY"] = kind
+    return settings
+
+
+def registered_backends() -> list[str]:
+    from torch._dynamo import list_backends
+
+    return sorted(set(list_backends(exclude_tags=())))
+
+
+def _lookup(name: str) -> CompilerFn:
+    from torch._dynamo.backends.registry import lookup_backend
+
+    known = registered_backends()
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise BackendError(f"unknown backend {name!r}.{hint} Registered backends: {', '.join(known)}")
+    return lookup_backend(name)
+
+
+def _registered_name(fn: Callable[..., Any]) -> str | None:
+    from torch._dynamo.backends.registry import _BACKENDS  # checked on torch 2.11 and 2.13
+
+    registered_backends()  # loads the lazily registered ones
+    for name, entry in _BACKENDS.items():
+        if entry is fn:
+            return name
+    return None
+
+
+def _import_path(fn: Callable[..., Any]) -> str | None:
+    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", None)
+    if not module or not qualname or module == "__main__" or "<" in qualname:
+        return None
+    try:
+        target: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError):
+        return None
+    return f"{module}:{qualname}" if target is fn else None

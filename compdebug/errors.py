@@ -1,0 +1,54 @@
+"""Every exception class compdebug defines.
+
+`CompdebugError` and its subclasses are usage errors: what the user gave us was
+wrong, and the message says how to fix it. The other classes are the failures
+that testing backends, injected bugs and repro scripts raise on purpose.
+"""
+
+from __future__ import annotations
+
+
+class CompdebugError(Exception):
+    """Base class of every usage error compdebug raises."""
+
+
+class ConfigError(CompdebugError):
+    """An unknown config key, or a value of the wrong type or outside its choices."""
+
+
+class GraphDoesNotFailError(CompdebugError):
+    """The graph handed to the minifier does not fail with the given oracle."""
+
+
+class FlakyFailureError(CompdebugError):
+    """The original graph fails on some runs only."""
+
+
+class BadInputError(CompdebugError):
+    """Graph or inputs that compdebug cannot work with (wrong type, count or shape)."""
+
+
+class BackendError(CompdebugError):
+    """An unknown backend name, or a backend that cannot be named in a repro."""
+
+
+class CheckpointError(CompdebugError):
+    """A checkpoint directory that cannot be written or read."""
+
+
+class AccuracyError(Exception):
+    """Compiled code computed values too far from eager's."""
+
+
+class ReluCompileError(Exception):
+    """Raised by a testing backend or injected bug when a graph holds a relu."""
+
+
+class TestingOnlyCompileError(Exception):
+    """Raised by testing backends and injected compile errors for other ops."""
+
+    __test__ = False  # not a pytest test class despite its name
+
+
+class InjectedRuntimeError(RuntimeError):
+    """Raised at run time by compiled code carrying an injected runtime bug."""

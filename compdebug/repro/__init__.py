@@ -1,0 +1,1 @@
+"""Repro module and script text; saving and loading their inputs."""
