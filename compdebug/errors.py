@@ -36,6 +36,14 @@ class CheckpointError(CompdebugError):
     """A checkpoint directory that cannot be written or read."""
 
 
+class CallbackError(CompdebugError):
+    """A compile callback that cannot be registered (bad signature) or removed (not registered)."""
+
+
+class ReproError(CompdebugError):
+    """A graph, input or failure that cannot be written as a standalone repro script."""
+
+
 class AccuracyError(Exception):
     """Compiled code computed values too far from eager's."""
 
@@ -52,3 +60,7 @@ class TestingOnlyCompileError(Exception):
 
 class InjectedRuntimeError(RuntimeError):
     """Raised at run time by compiled code carrying an injected runtime bug."""
+
+
+class OffloadError(CheckpointError):
+    """A directory for offloaded values that cannot be written, or a disk too full to hold them."""
