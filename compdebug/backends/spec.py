@@ -176,10 +176,12 @@ def _lookup(name: str) -> CompilerFn:
 
 
 def _registered_name(fn: Callable[..., Any]) -> str | None:
-    from torch._dynamo.backends.registry import _BACKENDS  # checked on torch 2.11 and 2.13
+    # _BACKENDS holds entry points (None for backends registered by function);
+    # _COMPILER_FNS holds the functions themselves. Checked on torch 2.13 (CPU) and 2.11 (CUDA).
+    from torch._dynamo.backends.registry import _COMPILER_FNS
 
     registered_backends()  # loads the lazily registered ones
-    for name, entry in _BACKENDS.items():
+    for name, entry in _COMPILER_FNS.items():
         if entry is fn:
             return name
     return None
