@@ -1,0 +1,29 @@
+"""ReproTarget: how a repro script must fail, as plain data.
+
+The minifier's oracles describe themselves with one of these; the script
+writer turns it into the last lines of `repro.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+
+from compdebug.backends.spec import BackendSpec
+
+Kind = Literal["compile", "runtime", "accuracy", "predicate"]
+
+
+@attrs.frozen
+class ReproTarget:
+    """What failing means for a repro: compile error, run-time error, accuracy, or a user predicate."""
+
+    kind: Kind
+    backend: BackendSpec | None = None  # None only for kind "predicate"
+    error_type: str | None = None  # the exception class name the original failure raised
+    error_message: str | None = None  # its normalised message (for the script's check)
+    strict: bool = False  # accuracy only
+    fp64_reference: bool = True
+    tolerance: float = 1e-3
+    predicate_path: str | None = None  # "module:qualname" of a user predicate, when importable
