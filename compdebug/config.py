@@ -59,11 +59,12 @@ def _optional_str() -> _Rule:
 
 def _inject_ops() -> _Rule:
     def check(v: Any) -> bool:
+        # op names are bare identifiers ("relu", "log1p"), matched in every form the op takes
         return isinstance(v, Mapping) and all(
-            isinstance(k, str) and k and kind in INJECT_KINDS for k, kind in v.items()
+            isinstance(k, str) and k.isidentifier() and kind in INJECT_KINDS for k, kind in v.items()
         )
 
-    return _Rule(f"a dict of op name -> one of {INJECT_KINDS}", check)
+    return _Rule(f"a dict of op name (a bare name like 'relu') -> one of {INJECT_KINDS}", check)
 
 
 def _refuse_assignment(instance: Any, attribute: attrs.Attribute, value: Any) -> Any:
@@ -199,11 +200,9 @@ class Config:
 
     def codegen(self) -> str:
         """Python source that restores the current values (repro scripts embed it)."""
-        changed = {k: v for k, v in self.to_dict().items() if v != self.defaults()[k]}
-        if not changed:
-            return "import compdebug\n"
-        body = pprint.pformat(changed, sort_dicts=True)
-        return f"import compdebug\ncompdebug.config.load({body})\n"
+        defaults = self.defaults()
+        changed = {k: v for k, v in self.to_dict().items() if v != defaults[k]}
+        return f"import compdebug\ncompdebug.config.load({pprint.pformat(changed, sort_dicts=True)})\n"
 
     # -- changing --------------------------------------------------------
     def load(self, values: Mapping[str, Any]) -> None:

@@ -1,0 +1,98 @@
+"""After-AOT capture: judge each graph AOT Autograd hands the backend's inner compiler.
+
+Forward and backward graphs both pass through here. They are compiled with fake
+inputs, so a compile error is captured with random inputs of the same shapes;
+run-time and accuracy failures are captured on the first call, with real inputs.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from compdebug.accuracy import check_accuracy
+from compdebug.backends.spec import BackendSpec
+from compdebug.capture.report import capture_settings, plain_torch, report_failure
+from compdebug.capture.signature import target_for
+from compdebug.errors import AccuracyError
+from compdebug.minify import AccuracyFailure, CompileFailure, RuntimeFailure
+
+
+def after_aot(spec: BackendSpec, gm: torch.fx.GraphModule, example_inputs: list[Any]) -> Callable[..., Any]:
+    """Compile a Dynamo graph with `spec`, capturing failures of its post-AOT graphs."""
+    return spec.compile(gm, example_inputs, wrap_inner=functools.partial(_capturing_inner, spec, capture_settings()))
+
+
+def _capturing_inner(spec: BackendSpec, settings: dict[str, Any], inner_compile: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(inner_compile)
+    def compile_captured(gm: torch.fx.GraphModule, example_inputs: list[Any], *args: Any, **kwargs: Any) -> Any:
+        original = torch.fx.GraphModule(gm, copy.deepcopy(gm.graph))
+        try:
+            compiled = inner_compile(gm, example_inputs, *args, **kwargs)
+        except Exception as error:
+            failure = CompileFailure(spec)
+            with plain_torch():  # example inputs are fake here: make real ones like them
+                inputs = [_real_like(x) for x in example_inputs]
+            report_failure(original, inputs, failure, target_for(failure, error), error, "aot", settings)
+        return _checked_on_first_call(spec, settings, original, compiled)
+
+    return compile_captured
+
+
+def _checked_on_first_call(
+    spec: BackendSpec, settings: dict[str, Any], original: torch.fx.GraphModule, compiled: Any
+) -> Callable[[list[Any]], Any]:
+    """A boxed callable (takes the list of inputs) that judges the first real call."""
+    checked = False
+
+    def run(args: list[Any]) -> Any:
+        nonlocal checked
+        if checked:
+            return compiled(args)
+        checked = True
+        inputs = list(args)  # the compiled code may clear `args`
+        if settings["repro_accuracy"]:
+            _check_accuracy(spec, settings, original, compiled, inputs)
+        try:
+            return compiled(args)
+        except Exception as error:
+            failure = RuntimeFailure(spec)
+            report_failure(original, inputs, failure, target_for(failure, error), error, "aot", settings)
+
+    run._boxed_call = True  # type: ignore[attr-defined]  # AOT Autograd calls it with one list
+    return run
+
+
+def _check_accuracy(
+    spec: BackendSpec, settings: dict[str, Any], original: torch.fx.GraphModule, compiled: Any, inputs: list[Any]
+) -> None:
+    accuracy = {k.split(".")[1]: settings[k] for k in ("accuracy.strict", "accuracy.fp64_reference", "accuracy.tolerance")}
+    ok, detail = check_accuracy(original, lambda *a: compiled(list(a)), inputs, **accuracy)
+    if ok:
+        return
+    failure = AccuracyFailure(spec, **accuracy)
+    try:
+        raise AccuracyError(f"compiled result differs from eager: {detail}")
+    except AccuracyError as error:
+        report_failure(original, inputs, failure, target_for(failure, error), error, "aot", settings)
+
+
+def _real_like(value: Any) -> Any:
+    """A real tensor with the metadata of a fake one (values random); other values as they are."""
+    if not isinstance(value, torch.Tensor):
+        return value
+    size = [int(s) for s in value.size()]
+    stride = [int(s) for s in value.stride()]
+    real = torch.empty_strided(size, stride, dtype=value.dtype, device=value.device)
+    with torch.no_grad():
+        if value.dtype.is_floating_point or value.dtype.is_complex:
+            real.normal_()
+        elif value.dtype == torch.bool:
+            real.random_(0, 2)
+        else:
+            real.random_(0, 8)
+    return real.requires_grad_(value.requires_grad)

@@ -1,0 +1,112 @@
+"""What happens once a failure is caught: checkpoint first, then minify, then say where.
+
+The original error is always re-raised, with a note naming the repro (or the
+checkpoint, when minification is off or could not finish).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import pathlib
+import sys
+from collections.abc import Iterator, Mapping
+from typing import Any, NoReturn
+
+import torch
+
+from compdebug.capture.checkpoint import new_repro_dir, writable_dir, write_checkpoint
+from compdebug.config import config
+from compdebug.errors import CompdebugError
+from compdebug.minify import Minifier
+from compdebug.repro import save as save_repro
+from compdebug.repro.target import ReproTarget
+
+log = logging.getLogger("compdebug.capture")
+
+# the keys that decide what a capture does, read when the graph was compiled
+CAPTURE_KEYS = (
+    "repro_accuracy",
+    "repro_dir",
+    "minify_on_failure",
+    "accuracy.fp64_reference",
+    "accuracy.strict",
+    "accuracy.tolerance",
+    "minifier.offload_to_disk",
+    "minifier.max_queries",
+    "minifier.max_seconds",
+    "minifier.isolate",
+    "minifier.query_timeout",
+)
+
+
+def capture_settings() -> dict[str, Any]:
+    """The capture keys as they are now (a compiled graph may fail after the patch has ended)."""
+    values = config.to_dict()
+    return {key: values[key] for key in CAPTURE_KEYS}
+
+
+def report_failure(
+    gm: torch.fx.GraphModule,
+    inputs: list[Any],
+    failure: Any,
+    target: ReproTarget,
+    error: BaseException,
+    stage: str,
+    settings: Mapping[str, Any],
+) -> NoReturn:
+    """Checkpoint the failing graph, minify it if asked, write repro.py, re-raise `error`.
+
+    Must be called from inside the `except` block that caught `error`.
+    """
+    with config.patch(dict(settings)), plain_torch():
+        directory = writable_dir(new_repro_dir())
+        checkpoint = write_checkpoint(directory / "checkpoint", gm, inputs, target, stage)
+        log.warning("%s failure of %s captured after %s; checkpoint in %s", target.kind, target.backend.label if target.backend else "the predicate", stage, checkpoint)
+        where = _minified_repro(gm, inputs, failure, target, directory, stage) if config.minify_on_failure else None
+    if where is None:
+        where = checkpoint
+        message = f"compdebug: checkpoint of the failure written to {checkpoint} (minify it with: python -m compdebug minify {checkpoint})"
+    else:
+        message = f"compdebug: repro written to {where}"
+    print(message, file=sys.stderr)
+    if hasattr(error, "add_note"):
+        error.add_note(message)
+    raise error
+
+
+def _minified_repro(
+    gm: torch.fx.GraphModule, inputs: list[Any], failure: Any, target: ReproTarget, directory: pathlib.Path, stage: str
+) -> pathlib.Path | None:
+    """Minify in this process; on trouble keep the checkpoint and write an unminified repro."""
+
+    def save_best(best_gm: torch.fx.GraphModule, best_inputs: list[Any]) -> None:
+        write_checkpoint(directory / "best", best_gm, best_inputs, target, stage)
+
+    try:
+        result = _minify(Minifier(gm, inputs, failure, save_dir=str(directory / "offload"), on_progress=save_best))
+        return result.save(directory)
+    except CompdebugError as problem:
+        log.warning("could not minify the captured failure (%s); writing the unminified repro", problem)
+        return save_repro(directory, gm, inputs, target, random_inputs=False)
+
+
+@contextlib.contextmanager
+def plain_torch() -> Iterator[None]:
+    """Torch as plain user code sees it: no Dynamo tracing state, no dispatch modes.
+
+    Failures are caught inside Dynamo's compile (after Dynamo), inside AOT
+    Autograd's compile under its fake mode (after-AOT compile errors) or inside a
+    compiled frame's first run under AOT's runtime dispatch mode (after-AOT run-time
+    and accuracy failures): checkpoints and candidates must see real tensors.
+    """
+    from torch.utils._python_dispatch import _disable_current_modes  # checked on torch 2.13 and 2.11
+
+    with torch._guards.tracing(None), _disable_current_modes():
+        yield
+
+
+@torch.compiler.disable(recursive=True)
+def _minify(minifier: Minifier) -> Any:
+    """Minify with Dynamo's frame hook off (candidates compile as from plain code)."""
+    return minifier.minify()
