@@ -60,7 +60,7 @@ class CountingPredicate:
 
 
 def torch_queries(gm: torch.fx.GraphModule, inputs: list[Any]) -> tuple[int, str]:
-    from torch._functorch.fx_minifier import minifier  # checked on torch 2.13 (CPU)
+    from torch._functorch.fx_minifier import minifier  # checked on torch 2.13 (CPU) and 2.11 (GPU)
 
     fails = CountingPredicate()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):

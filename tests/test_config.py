@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import threading
 import unittest
@@ -224,6 +225,6 @@ def test_patch_is_seen_by_other_threads():
 
 def test_top_level_name_is_the_config_object():
     assert compdebug.config is config
-    import compdebug.config as module_or_object  # noqa: F401  (a later import must not shadow it)
+    importlib.import_module("compdebug.config")  # a later import of the module must not shadow the object
 
     assert compdebug.config is config

@@ -97,7 +97,9 @@ class BackendSpec:
         lines = []
         if self.needs_compdebug:
             lines.append("import compdebug  # registers compdebug's testing backends and bug injection")
-        if self.import_path is not None and self.name is None:
+        # a user's backend named by its registered name is registered when its module is imported
+        user_module = self.import_path is not None and not self.import_path.startswith(("torch.", "compdebug."))
+        if self.import_path is not None and (self.name is None or user_module):
             lines.append(f"import {self.import_path.split(':')[0]}")
         return lines
 
@@ -133,7 +135,7 @@ def resolve_backend(backend: str | CompilerFn | BackendSpec, *, with_injection: 
         label=name or getattr(backend, "__qualname__", repr(backend)),
         fn=backend,
         name=name,
-        import_path=_import_path(backend),
+        import_path=importable_path(backend),
         **inject,
     )
 
@@ -187,14 +189,22 @@ def _registered_name(fn: Callable[..., Any]) -> str | None:
     return None
 
 
-def _import_path(fn: Callable[..., Any]) -> str | None:
-    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", None)
+def importable_path(obj: Any) -> str | None:
+    """"module:qualname" when `obj` can be imported back by that name, else None."""
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
     if not module or not qualname or module == "__main__" or "<" in qualname:
         return None
     try:
-        target: Any = importlib.import_module(module)
-        for part in qualname.split("."):
-            target = getattr(target, part)
+        target = load_by_path(f"{module}:{qualname}")
     except (ImportError, AttributeError):
         return None
-    return f"{module}:{qualname}" if target is fn else None
+    return f"{module}:{qualname}" if target is obj else None
+
+
+def load_by_path(path: str) -> Any:
+    """The object a "module:qualname" path names (ImportError/AttributeError if none)."""
+    module, qualname = path.split(":")
+    target: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target

@@ -1,8 +1,9 @@
 """Checkpoints: a captured failure on disk, written before anything else happens.
 
 A checkpoint folder holds `graph.py` (the graph as Python source, like any
-repro script), `tensors.pt` (inputs and module state, loaded with
+repro script), `inputs.pt` and `state.pt` (inputs and module state, loaded with
 `weights_only=True`) and `meta.json` (how it failed, with what, where).
+`write_graph`/`read_graph` are the graph files alone (isolated queries use them too).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import logging
 import os
 import pathlib
+import pickle
 import shutil
 import tempfile
 import uuid
@@ -20,7 +22,7 @@ from typing import Any
 import attrs
 import torch
 
-from compdebug.backends.spec import BackendSpec, resolve_backend
+from compdebug.backends.spec import BackendSpec, load_by_path, resolve_backend
 from compdebug.config import config
 from compdebug.errors import BackendError, CheckpointError
 from compdebug.repro.module import render_module, state_tensors
@@ -68,33 +70,39 @@ def writable_dir(wanted: pathlib.Path) -> pathlib.Path:
 
 
 def write_checkpoint(
-    directory: pathlib.Path, gm: torch.fx.GraphModule, inputs: list[Any], target: ReproTarget, stage: str
+    directory: pathlib.Path,
+    gm: torch.fx.GraphModule,
+    inputs: list[Any],
+    target: ReproTarget,
+    stage: str,
+    *,
+    fallback: bool = False,
 ) -> pathlib.Path:
-    """Write a checkpoint atomically (a temporary folder renamed into place); return its path."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    """Write a checkpoint atomically (a temporary folder renamed into place); return its path.
+
+    A SIGKILL at any moment leaves `directory` as it was or complete (see
+    `recover_interrupted`). When the folder cannot be written (read-only, disk
+    full), `fallback=True` writes the checkpoint under a fresh temporary folder
+    instead and says where; otherwise a `CheckpointError` says what failed.
+    """
     try:
-        source = render_module(gm)
-        (staging / GRAPH_FILE).write_text("\n".join(["import torch", *source.imports, "", "", source.text, ""]))
-        state = state_tensors(gm)
-        save_tensors(staging / INPUTS_FILE, list(inputs))
-        save_tensors(staging / STATE_FILE, [tensor for _, tensor in state])
-        meta = {
-            "format": FORMAT,
-            "stage": stage,
-            "torch_version": torch.__version__,
-            "devices": sorted({str(t.device) for t in [*inputs, *(t for _, t in state)] if isinstance(t, torch.Tensor)}),
-            "state_names": [name for name, _ in state],
-            "node_names": [node.name for node in gm.graph.nodes],
-            "target": _target_to_dict(target),
-            "config": config.to_dict(),
-            "created": datetime.datetime.now().isoformat(timespec="seconds"),
-        }
-        (staging / META_FILE).write_text(json.dumps(meta, indent=2, default=repr))
-        _replace_dir(staging, directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        _write_checkpoint(directory, gm, inputs, target, stage)
+    except OSError as error:
+        if not fallback:
+            raise CheckpointError(
+                f"cannot write the checkpoint {directory}: {error}. Free some space or choose a writable "
+                "folder (compdebug.config repro_dir)."
+            ) from error
+        wanted, directory = directory, pathlib.Path(tempfile.mkdtemp(prefix="compdebug_repro_")) / directory.name
+        try:
+            _write_checkpoint(directory, gm, inputs, target, stage)
+        except OSError as second:
+            shutil.rmtree(directory.parent, ignore_errors=True)
+            raise CheckpointError(
+                f"cannot write the checkpoint to {wanted} ({error}) nor to {directory.parent} ({second}). "
+                "Free some disk space or set compdebug.config repro_dir to a writable folder."
+            ) from second
+        log.warning("cannot write the checkpoint to %s (%s); wrote it to %s instead", wanted, error, directory)
     if target.backend is not None and not target.backend.nameable:
         log.warning(
             "the checkpoint in %s names no backend: %s cannot be found again by `python -m compdebug run`. "
@@ -105,39 +113,134 @@ def write_checkpoint(
     return directory
 
 
+def _write_checkpoint(
+    directory: pathlib.Path, gm: torch.fx.GraphModule, inputs: list[Any], target: ReproTarget, stage: str
+) -> None:
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    try:
+        meta = {
+            "stage": stage,
+            "target": target_to_dict(target),
+            "config": config.to_dict(),
+            "created": datetime.datetime.now().isoformat(timespec="seconds"),
+        }
+        problems = write_graph(staging, gm, inputs, meta)
+        if problems:
+            log.warning(
+                "the checkpoint's graph.py cannot be read back (%s): minifying it from disk will fail",
+                "; ".join(problems),
+            )
+        _replace_dir(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def write_graph(
+    directory: str | os.PathLike[str], gm: torch.fx.GraphModule, inputs: list[Any], meta: dict[str, Any] | None = None
+) -> tuple[str, ...]:
+    """Write `gm` as graph.py, its inputs and state as tensor files, and meta.json (`meta` plus what
+    `read_graph` needs) into the existing folder `directory`.
+
+    Returns the problems that keep graph.py from being read back (globals or
+    attributes no Python source can recreate); none when it is faithful.
+    """
+    directory = pathlib.Path(directory)
+    source = render_module(gm)
+    (directory / GRAPH_FILE).write_text("\n".join(["import torch", *source.imports, "", "", source.text, ""]))
+    state = state_tensors(gm)
+    save_tensors(directory / INPUTS_FILE, list(inputs))
+    save_tensors(directory / STATE_FILE, [tensor for _, tensor in state])
+    facts = {
+        "format": FORMAT,
+        "torch_version": torch.__version__,
+        "devices": sorted({str(t.device) for t in [*inputs, *(t for _, t in state)] if isinstance(t, torch.Tensor)}),
+        "state_names": [name for name, _ in state],
+        "node_names": [node.name for node in gm.graph.nodes],
+    }
+    (directory / META_FILE).write_text(json.dumps({**facts, **(meta or {})}, indent=2, default=repr))
+    return source.problems
+
+
+def read_graph(directory: str | os.PathLike[str]) -> tuple[torch.fx.GraphModule, list[Any], dict[str, Any]]:
+    """Read what `write_graph` wrote: (graph module, inputs, meta); a missing or damaged file is a
+    `CheckpointError` naming it."""
+    directory = pathlib.Path(directory)
+    meta = _read_meta(directory / META_FILE)
+    inputs = _load(directory / INPUTS_FILE)
+    state = _load(directory / STATE_FILE)
+    gm = _load_graph(directory / GRAPH_FILE, meta.get("state_names", []), state, meta.get("node_names"))
+    return gm, inputs, meta
+
+
 def read_checkpoint(directory: str | os.PathLike[str]) -> Checkpoint:
     """Load a checkpoint folder; a missing or damaged file is a `CheckpointError` naming it."""
     directory = pathlib.Path(directory)
-    meta = _read_meta(directory / META_FILE)
+    recover_interrupted(directory)
+    meta = _read_meta(directory / META_FILE, checkpoint=True)
     if meta.get("torch_version") != torch.__version__:
         log.warning(
-            "checkpoint %s was written with torch %s; this is torch %s: trying anyway",
+            "checkpoint %s was written with torch %s; this is torch %s: trying anyway (if it does not load or "
+            "no longer fails, capture the failure again with this torch)",
             directory,
             meta.get("torch_version"),
             torch.__version__,
         )
-    inputs = _load(directory / INPUTS_FILE)
-    gm = _load_graph(directory / GRAPH_FILE, meta.get("state_names", []), _load(directory / STATE_FILE), meta.get("node_names"))
-    return Checkpoint(directory, gm, inputs, _target_from_dict(meta["target"]), meta["stage"], meta)
+    target = target_from_dict(meta["target"], directory / META_FILE)
+    gm, inputs, _ = read_graph(directory)
+    return Checkpoint(directory, gm, inputs, target, meta["stage"], meta)
 
 
-def _read_meta(path: pathlib.Path) -> dict[str, Any]:
+def recover_interrupted(directory: pathlib.Path) -> None:
+    """Put back the previous `directory` if a replacement was killed between its two renames."""
+    if directory.exists():
+        return
+    previous = sorted(directory.parent.glob(f".{directory.name}-old-*"), key=lambda p: p.stat().st_mtime)
+    if previous and (previous[-1] / META_FILE).exists():
+        os.replace(previous[-1], directory)
+        log.warning("%s was being replaced when its writer stopped; restored the previous one", directory)
+
+
+def _read_meta(path: pathlib.Path, *, checkpoint: bool = False) -> dict[str, Any]:
     try:
         meta = json.loads(path.read_text())
     except FileNotFoundError:
-        raise CheckpointError(f"{path} does not exist: {path.parent} is not a compdebug checkpoint folder.") from None
+        raise CheckpointError(
+            f"{path} does not exist: {path.parent} is not a compdebug checkpoint folder (or it was damaged). "
+            "Pass the folder a capture wrote, or capture the failure again."
+        ) from None
     except (OSError, ValueError) as error:
-        raise CheckpointError(f"cannot read {path}: {error}. The checkpoint is damaged.") from error
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT or "target" not in meta:
-        raise CheckpointError(f"{path} is not a compdebug checkpoint of format {FORMAT}.")
+        raise CheckpointError(f"cannot read {path}: {error}. The checkpoint is damaged: capture the failure again.") from error
+    required = ("target", "stage") if checkpoint else ()
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or any(key not in meta for key in required):
+        raise CheckpointError(
+            f"{path} is not a compdebug checkpoint of format {FORMAT} (damaged, or written by another version of "
+            "compdebug): capture the failure again."
+        )
     return meta
 
 
 def _load(path: pathlib.Path) -> list[Any]:
     try:
         return load_tensors(path)
+    except pickle.UnpicklingError as error:
+        # torch.load(weights_only=True) refused a pickled object: nothing of it ran
+        raise CheckpointError(
+            f"refused to load {path}: it holds Python objects other than tensors and plain values, so compdebug "
+            f"did not write it as it is now ({_first_line(error)}). Nothing in it was run. Do not load it with "
+            "weights_only=False unless you trust where it came from; capture the failure again instead."
+        ) from error
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} is missing: the checkpoint is damaged; capture the failure again.") from None
     except Exception as error:
-        raise CheckpointError(f"cannot read {path}: {error}. The checkpoint is damaged.") from error
+        raise CheckpointError(
+            f"cannot read {path}: {_first_line(error)}. The checkpoint is damaged: capture the failure again."
+        ) from error
+
+
+def _first_line(error: BaseException) -> str:
+    return next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
 
 
 def _load_graph(
@@ -149,10 +252,13 @@ def _load_graph(
         exec(compile(path.read_text(), str(path), "exec"), namespace)
         module = namespace["Repro"]()
         set_module_tensors(module, state_names, state)
+        gm = torch.fx.symbolic_trace(module)
+        _restore_names(gm, node_names)
     except Exception as error:
-        raise CheckpointError(f"cannot load the graph in {path}: {error}. The checkpoint is damaged.") from error
-    gm = torch.fx.symbolic_trace(module)
-    _restore_names(gm, node_names)
+        raise CheckpointError(
+            f"cannot load the graph in {path}: {type(error).__name__}: {_first_line(error)}. "
+            "The checkpoint is damaged: capture the failure again."
+        ) from error
     return gm
 
 
@@ -168,17 +274,24 @@ def _restore_names(gm: torch.fx.GraphModule, names: list[str] | None) -> None:
 
 
 def _replace_dir(staging: pathlib.Path, directory: pathlib.Path) -> None:
-    """Move `staging` to `directory`, replacing an older one with one rename in place."""
+    """Move `staging` to `directory`, replacing an older one with two renames.
+
+    Killed between the two, `directory` is missing and the older one waits as
+    `.NAME-old-*`, which `recover_interrupted` puts back; once the new one is in
+    place, leftovers of earlier interrupted writes are removed.
+    """
     if directory.exists():
         old = directory.with_name(f".{directory.name}-old-{uuid.uuid4().hex[:6]}")
         os.replace(directory, old)
         os.replace(staging, directory)
-        shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(staging, directory)
+    for leftover in directory.parent.glob(f".{directory.name}-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _target_to_dict(target: ReproTarget) -> dict[str, Any]:
+def target_to_dict(target: ReproTarget) -> dict[str, Any]:
+    """`target` as JSON-safe data (its backend by label, registered name and import path)."""
     values = attrs.asdict(target, recurse=False)
     spec = target.backend
     values["backend"] = None if spec is None else {
@@ -192,23 +305,44 @@ def _target_to_dict(target: ReproTarget) -> dict[str, Any]:
     return values
 
 
-def _target_from_dict(values: dict[str, Any]) -> ReproTarget:
+def target_from_dict(values: dict[str, Any], source: Any = "the checkpoint") -> ReproTarget:
+    """The `ReproTarget` that `target_to_dict` wrote (`source` names where it came from, for errors)."""
     values = dict(values)
-    backend = values.pop("backend")
-    return ReproTarget(backend=None if backend is None else spec_from_dict(backend), **values)
+    backend = values.pop("backend", None)
+    try:
+        return ReproTarget(backend=None if backend is None else spec_from_dict(backend), **values)
+    except TypeError as error:
+        raise CheckpointError(f"the failure recorded in {source} is not one this compdebug knows ({error})") from error
 
 
 def spec_from_dict(values: dict[str, Any]) -> BackendSpec:
-    """Find a recorded backend again by its registered name or import path."""
-    if values["name"] is not None:
-        found = resolve_backend(values["name"], with_injection=False)
-    elif values["import_path"] is not None:
-        module, qualname = values["import_path"].split(":")
-        target: Any = __import__(module, fromlist=["_"])
-        for part in qualname.split("."):
-            target = getattr(target, part)
-        found = resolve_backend(target, with_injection=False)
-    else:
+    """Find a recorded backend again by its import path or registered name.
+
+    The import path comes first: importing a module is also what registers the
+    backends it defines, in a process (a resumed run, a worker) that never did.
+    """
+    name, path = values.get("name"), values.get("import_path")
+    found: BackendSpec | None = None
+    if path is not None:
+        try:
+            found = resolve_backend(load_by_path(path), with_injection=False)
+        except (ImportError, AttributeError, ValueError) as error:
+            if name is None:
+                raise BackendError(
+                    f"the checkpoint's backend {values['label']} was recorded as {path!r}, which cannot be imported "
+                    f"here ({type(error).__name__}: {error}). Make that module importable (install it, or run "
+                    "from the folder that holds it) and try again."
+                ) from error
+    if found is None and name is not None:
+        try:
+            found = resolve_backend(name, with_injection=False)
+        except BackendError as error:
+            raise BackendError(
+                f"the checkpoint's backend {name!r} is not registered in this process: {error}. Import the module "
+                "that registers it first (python -m compdebug ... --import MODULE), or register it with "
+                "torch._dynamo.register_backend and try again."
+            ) from error
+    if found is None:
         raise BackendError(
             f"the checkpoint's backend {values['label']} was neither registered nor importable, so it cannot be "
             "found again. Register it with torch._dynamo.register_backend(name=...) or define it at module level "

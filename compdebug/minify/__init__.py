@@ -1,6 +1,9 @@
-"""PLACEHOLDER (helper 3 replaces this file)."""
-class Minifier: pass
-class MinifyResult: pass
-class CompileFailure: pass
-class RuntimeFailure: pass
-class AccuracyFailure: pass
+"""The in-process minifier: oracles that say how a graph fails, and `Minifier`, which shrinks it.
+
+`Minifier(gm, inputs, CompileFailure("inductor")).minify()` returns a `MinifyResult`.
+"""
+
+from compdebug.minify.minifier import Minifier, MinifyResult
+from compdebug.minify.oracles import AccuracyFailure, CompileFailure, RuntimeFailure
+
+__all__ = ["AccuracyFailure", "CompileFailure", "Minifier", "MinifyResult", "RuntimeFailure"]

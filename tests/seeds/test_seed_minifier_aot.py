@@ -4,7 +4,6 @@ of real Inductor code-generation bugs (g++ on CPU, Triton on GPU)."""
 from __future__ import annotations
 
 import pytest
-import torch
 
 from tests.conftest import requires_gpu
 from tests.seeds.minifier_harness import run_full_test
