@@ -49,7 +49,7 @@ def run_full_test(
     torch.manual_seed(0)  # the seeds' programs draw their inputs with torch.randn
     with compdebug.config.patch(patch):
         try:
-            exec(textwrap.dedent(run_code), {"torch": torch, "__name__": "seed_program"})
+            exec(textwrap.dedent(run_code), {"torch": torch, "__name__": "__main__"})  # an importable module name: Dynamo looks it up
         except Exception as caught:
             error = caught
     torch._dynamo.reset()
