@@ -2,18 +2,23 @@
 
     python -m compdebug demo
     python -m compdebug minify CHECKPOINT_DIR [--isolate] [--max-queries N] [--offload-to-disk]
-    python -m compdebug run CHECKPOINT_DIR
+                                              [--query-timeout S] [--flaky majority] [--import MODULE]
+    python -m compdebug run CHECKPOINT_DIR [--query-timeout S] [--import MODULE]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 from collections.abc import Sequence
+from typing import Any
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,7 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m compdebug", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m compdebug",
+        description=__doc__.split("\n")[0],
+        epilog="See python -m compdebug COMMAND --help for each command.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what compdebug does")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
@@ -40,21 +49,57 @@ def _parser() -> argparse.ArgumentParser:
     minify = commands.add_parser(
         "minify",
         help="minify a saved checkpoint (resumes from its best/ checkpoint)",
-        description="Minify the failure saved in CHECKPOINT_DIR (a capture folder or its checkpoint/ "
-        "or best/ subfolder). Resumes from the newest best/ checkpoint and writes repro.py beside it.",
+        description=_wrap(
+            "Minify the failure saved in CHECKPOINT_DIR (a capture folder, or its checkpoint/ or best/ "
+            "subfolder). Starts from the newest readable best/ checkpoint, so a run that was stopped or killed "
+            "resumes where it was; updates best/ each time the graph shrinks and writes repro.py into the capture "
+            "folder (or, if that cannot be written, into a temporary folder it names). Exit status: 0 when "
+            "repro.py was written, 2 on a usage error (a damaged checkpoint, a backend that cannot be found)."
+        ),
+        epilog="examples:\n"
+        "  python -m compdebug minify compdebug_repro/20250101-120000-ab12cd\n"
+        "  python -m compdebug minify DIR --isolate --query-timeout 60   # a compiler that crashes or hangs\n"
+        "  python -m compdebug minify DIR --import mypkg.backends        # a backend mypkg registers",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    minify.add_argument("checkpoint", type=pathlib.Path, metavar="CHECKPOINT_DIR")
-    minify.add_argument("--isolate", action="store_true", help="run each oracle query in a child process")
-    minify.add_argument("--max-queries", type=int, default=None, metavar="N", help="stop after N oracle queries")
-    minify.add_argument("--offload-to-disk", action="store_true", help="keep intermediate values on disk")
+    minify.add_argument("checkpoint", type=pathlib.Path, metavar="CHECKPOINT_DIR", help=_CHECKPOINT_HELP)
+    minify.add_argument(
+        "--isolate",
+        action="store_true",
+        help="run each oracle query in a child process: a segfault, abort or hang counts as a failure "
+        "instead of ending the run (crashes and hangs saved by an earlier run always run isolated)",
+    )
+    minify.add_argument(
+        "--max-queries",
+        type=_positive(int),
+        default=None,
+        metavar="N",
+        help="stop after N oracle queries, keeping the best graph so far",
+    )
+    minify.add_argument("--offload-to-disk", action="store_true", help="keep intermediate values on disk, not in memory")
+    minify.add_argument(
+        "--flaky",
+        choices=("majority",),
+        default=None,
+        help="for a failure that comes and goes: judge each query by the majority of 3 runs "
+        "(without it, a flaky failure is refused)",
+    )
+    _common_arguments(minify)
     minify.set_defaults(command=_minify)
 
     run = commands.add_parser(
         "run",
         help="re-run a saved checkpoint and say whether it still fails the same way",
-        description="Re-run the failure saved in CHECKPOINT_DIR once; exit 1 if it still fails the same way, 0 if not.",
+        description=_wrap(
+            "Re-run the failure saved in CHECKPOINT_DIR once (its newest readable checkpoint) and say "
+            "whether it still fails the same way. Exit status: 1 if it still fails the same way, 0 if it no longer "
+            "does (fixed, or failing differently: the line printed says how), 2 on a usage error."
+        ),
+        epilog="example:\n  python -m compdebug run compdebug_repro/20250101-120000-ab12cd && echo fixed",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("checkpoint", type=pathlib.Path, metavar="CHECKPOINT_DIR")
+    run.add_argument("checkpoint", type=pathlib.Path, metavar="CHECKPOINT_DIR", help=_CHECKPOINT_HELP)
+    _common_arguments(run)
     run.set_defaults(command=_run)
     return parser
 
@@ -106,11 +151,68 @@ def _root_cause(error: BaseException) -> BaseException:
         error = inner
 
 
+_CHECKPOINT_HELP = "a capture folder (it holds checkpoint/ and best/), or one of those two subfolders"
+
+
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, width=min(shutil.get_terminal_size().columns, 100) - 2)
+
+
+def _common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--query-timeout",
+        type=_positive(float),
+        default=None,
+        metavar="S",
+        help="a query that runs longer than S seconds counts as a 'timeout' failure",
+    )
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first (for a backend or predicate it registers or defines); may be repeated",
+    )
+
+
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be a positive {'int' if kind is int else 'number'}, not {text!r}")
+        return value
+
+    return parse
+
+
+def _import_modules(names: Sequence[str]) -> None:
+    from compdebug.errors import BackendError
+
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            raise BackendError(
+                f"--import {name}: {error}. Give a module importable from here (run from the folder that "
+                "holds it, or install its package)."
+            ) from error
+
+
 def _minify(args: argparse.Namespace) -> int:
     from compdebug.capture.resume import minify_checkpoint
 
+    _import_modules(args.imports)
     path = minify_checkpoint(
-        args.checkpoint, isolate=args.isolate, max_queries=args.max_queries, offload_to_disk=args.offload_to_disk
+        args.checkpoint,
+        isolate=args.isolate,
+        max_queries=args.max_queries,
+        offload_to_disk=args.offload_to_disk,
+        query_timeout=args.query_timeout,
+        flaky=args.flaky,
     )
     print(f"compdebug: repro written to {path}")
     return 0
@@ -119,7 +221,8 @@ def _minify(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from compdebug.capture.resume import rerun_checkpoint
 
-    still_fails, detail = rerun_checkpoint(args.checkpoint)
+    _import_modules(args.imports)
+    still_fails, detail = rerun_checkpoint(args.checkpoint, query_timeout=args.query_timeout)
     print(f"compdebug: {'still fails the same way' if still_fails else 'no longer fails the same way'}: {detail}")
     return 1 if still_fails else 0
 

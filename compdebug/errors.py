@@ -64,3 +64,7 @@ class InjectedRuntimeError(RuntimeError):
 
 class OffloadError(CheckpointError):
     """A directory for offloaded values that cannot be written, or a disk too full to hold them."""
+
+
+class IsolationError(CompdebugError):
+    """A query that cannot run in a child process (isolate=True): the worker cannot start or load it."""

@@ -9,11 +9,9 @@ repro script), `inputs.pt` and `state.pt` (inputs and module state, loaded with
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import os
 import pathlib
-import pickle
 import shutil
 import tempfile
 import uuid
@@ -25,14 +23,11 @@ import torch
 from compdebug.backends.spec import BackendSpec, load_by_path, resolve_backend
 from compdebug.config import config
 from compdebug.errors import BackendError, CheckpointError
-from compdebug.repro.module import render_module, state_tensors
 from compdebug.repro.target import ReproTarget
-from compdebug.repro.tensors import load_tensors, save_tensors, set_module_tensors
+from compdebug.repro.graph_files import META_FILE, read_graph, read_meta, write_graph
 
 log = logging.getLogger("compdebug.capture")
 
-FORMAT = 1
-GRAPH_FILE, INPUTS_FILE, STATE_FILE, META_FILE = "graph.py", "inputs.pt", "state.pt", "meta.json"
 
 
 @attrs.frozen
@@ -137,48 +132,11 @@ def _write_checkpoint(
         raise
 
 
-def write_graph(
-    directory: str | os.PathLike[str], gm: torch.fx.GraphModule, inputs: list[Any], meta: dict[str, Any] | None = None
-) -> tuple[str, ...]:
-    """Write `gm` as graph.py, its inputs and state as tensor files, and meta.json (`meta` plus what
-    `read_graph` needs) into the existing folder `directory`.
-
-    Returns the problems that keep graph.py from being read back (globals or
-    attributes no Python source can recreate); none when it is faithful.
-    """
-    directory = pathlib.Path(directory)
-    source = render_module(gm)
-    (directory / GRAPH_FILE).write_text("\n".join(["import torch", *source.imports, "", "", source.text, ""]))
-    state = state_tensors(gm)
-    save_tensors(directory / INPUTS_FILE, list(inputs))
-    save_tensors(directory / STATE_FILE, [tensor for _, tensor in state])
-    facts = {
-        "format": FORMAT,
-        "torch_version": torch.__version__,
-        "devices": sorted({str(t.device) for t in [*inputs, *(t for _, t in state)] if isinstance(t, torch.Tensor)}),
-        "state_names": [name for name, _ in state],
-        "node_names": [node.name for node in gm.graph.nodes],
-    }
-    (directory / META_FILE).write_text(json.dumps({**facts, **(meta or {})}, indent=2, default=repr))
-    return source.problems
-
-
-def read_graph(directory: str | os.PathLike[str]) -> tuple[torch.fx.GraphModule, list[Any], dict[str, Any]]:
-    """Read what `write_graph` wrote: (graph module, inputs, meta); a missing or damaged file is a
-    `CheckpointError` naming it."""
-    directory = pathlib.Path(directory)
-    meta = _read_meta(directory / META_FILE)
-    inputs = _load(directory / INPUTS_FILE)
-    state = _load(directory / STATE_FILE)
-    gm = _load_graph(directory / GRAPH_FILE, meta.get("state_names", []), state, meta.get("node_names"))
-    return gm, inputs, meta
-
-
 def read_checkpoint(directory: str | os.PathLike[str]) -> Checkpoint:
     """Load a checkpoint folder; a missing or damaged file is a `CheckpointError` naming it."""
     directory = pathlib.Path(directory)
     recover_interrupted(directory)
-    meta = _read_meta(directory / META_FILE, checkpoint=True)
+    meta = read_meta(directory / META_FILE, required=("target", "stage"))
     if meta.get("torch_version") != torch.__version__:
         log.warning(
             "checkpoint %s was written with torch %s; this is torch %s: trying anyway (if it does not load or "
@@ -200,77 +158,6 @@ def recover_interrupted(directory: pathlib.Path) -> None:
     if previous and (previous[-1] / META_FILE).exists():
         os.replace(previous[-1], directory)
         log.warning("%s was being replaced when its writer stopped; restored the previous one", directory)
-
-
-def _read_meta(path: pathlib.Path, *, checkpoint: bool = False) -> dict[str, Any]:
-    try:
-        meta = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(
-            f"{path} does not exist: {path.parent} is not a compdebug checkpoint folder (or it was damaged). "
-            "Pass the folder a capture wrote, or capture the failure again."
-        ) from None
-    except (OSError, ValueError) as error:
-        raise CheckpointError(f"cannot read {path}: {error}. The checkpoint is damaged: capture the failure again.") from error
-    required = ("target", "stage") if checkpoint else ()
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT or any(key not in meta for key in required):
-        raise CheckpointError(
-            f"{path} is not a compdebug checkpoint of format {FORMAT} (damaged, or written by another version of "
-            "compdebug): capture the failure again."
-        )
-    return meta
-
-
-def _load(path: pathlib.Path) -> list[Any]:
-    try:
-        return load_tensors(path)
-    except pickle.UnpicklingError as error:
-        # torch.load(weights_only=True) refused a pickled object: nothing of it ran
-        raise CheckpointError(
-            f"refused to load {path}: it holds Python objects other than tensors and plain values, so compdebug "
-            f"did not write it as it is now ({_first_line(error)}). Nothing in it was run. Do not load it with "
-            "weights_only=False unless you trust where it came from; capture the failure again instead."
-        ) from error
-    except FileNotFoundError:
-        raise CheckpointError(f"{path} is missing: the checkpoint is damaged; capture the failure again.") from None
-    except Exception as error:
-        raise CheckpointError(
-            f"cannot read {path}: {_first_line(error)}. The checkpoint is damaged: capture the failure again."
-        ) from error
-
-
-def _first_line(error: BaseException) -> str:
-    return next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
-
-
-def _load_graph(
-    path: pathlib.Path, state_names: list[str], state: list[Any], node_names: list[str] | None
-) -> torch.fx.GraphModule:
-    """Rebuild the GraphModule from graph.py (Python source: trusted like any script)."""
-    namespace: dict[str, Any] = {"__name__": "compdebug_checkpoint"}
-    try:
-        exec(compile(path.read_text(), str(path), "exec"), namespace)
-        module = namespace["Repro"]()
-        set_module_tensors(module, state_names, state)
-        gm = torch.fx.symbolic_trace(module)
-        _restore_names(gm, node_names)
-    except Exception as error:
-        raise CheckpointError(
-            f"cannot load the graph in {path}: {type(error).__name__}: {_first_line(error)}. "
-            "The checkpoint is damaged: capture the failure again."
-        ) from error
-    return gm
-
-
-def _restore_names(gm: torch.fx.GraphModule, names: list[str] | None) -> None:
-    """Give re-traced nodes their original names (same statements, same order)."""
-    nodes = list(gm.graph.nodes)
-    if not names or len(names) != len(nodes):
-        return
-    for node, name in zip(nodes, names):
-        if node.op not in ("placeholder", "output") and node.name != name:
-            node._rename(name)  # FX's own renaming (keeps the graph's namespace right); torch 2.11-2.13
-    gm.recompile()
 
 
 def _replace_dir(staging: pathlib.Path, directory: pathlib.Path) -> None:

@@ -61,7 +61,8 @@ def report_failure(
     """
     with config.patch(dict(settings)), plain_torch():
         directory = writable_dir(new_repro_dir())
-        checkpoint = write_checkpoint(directory / "checkpoint", gm, inputs, target, stage)
+        checkpoint = write_checkpoint(directory / "checkpoint", gm, inputs, target, stage, fallback=True)
+        directory = checkpoint.parent  # where the checkpoint could go (a full disk sends it elsewhere)
         log.warning("%s failure of %s captured after %s; checkpoint in %s", target.kind, target.backend.label if target.backend else "the predicate", stage, checkpoint)
         where = _minified_repro(gm, inputs, failure, target, directory, stage) if config.minify_on_failure else None
     if where is None:

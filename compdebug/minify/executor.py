@@ -1,7 +1,7 @@
 """Where one oracle query runs: the single replaceable step between the minifier and a compiler.
 
-`InProcessExecutor` runs it here. A child-process executor (surviving crashes
-and hangs) can replace it behind the same `evaluate` without touching the passes.
+`InProcessExecutor` runs it here; `compdebug.minify.isolate` has the child-process
+one (surviving crashes and hangs), the time limit and majority votes, behind the same `evaluate`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import Any, Protocol
 import torch
 import torch.fx
 
-from compdebug.errors import CompdebugError
 from compdebug.minify.oracles import Oracle, Signature
 
 
@@ -48,12 +47,20 @@ def _cuda_devices(inputs: Sequence[Any]) -> list[int]:
     return sorted(d.index if d.index is not None else torch.cuda.current_device() for d in devices)
 
 
-def make_executor(isolate: bool) -> Executor:
-    """The executor for `isolate` (config key minifier.isolate)."""
+def make_executor(isolate: bool, query_timeout: float | None = None, flaky: str | None = None) -> Executor:
+    """The executor for `isolate` and `query_timeout` (config keys minifier.*) and `flaky`.
+
+    Isolated queries run in a warm child process (`compdebug.minify.isolate`);
+    in-process ones are stopped at `query_timeout` where a timer can stop them;
+    with flaky="majority" each query is judged by the majority of three runs.
+    """
+    from compdebug.minify import isolate as isolation  # it builds on the executors of this module
+
+    executor: Executor
     if isolate:
-        raise CompdebugError(
-            "isolate=True (running each query in a child process) is not available in this version of "
-            "compdebug; every query runs in this process. Pass isolate=False (the default), or leave "
-            "compdebug.config.minifier.isolate off."
-        )
-    return InProcessExecutor()
+        executor = isolation.IsolatedExecutor(query_timeout)
+    elif query_timeout is not None:
+        executor = isolation.TimedExecutor(InProcessExecutor(), query_timeout)
+    else:
+        executor = InProcessExecutor()
+    return isolation.MajorityExecutor(executor) if flaky == "majority" else executor

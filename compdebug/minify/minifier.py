@@ -18,8 +18,9 @@ import torch
 import torch.fx
 
 from compdebug.config import config
-from compdebug.errors import BadInputError, GraphDoesNotFailError
+from compdebug.errors import BadInputError, FlakyFailureError, GraphDoesNotFailError
 from compdebug.minify.executor import make_executor
+from compdebug.minify.isolate import DEFAULT_ISOLATED_TIMEOUT, HARD_STAGES, hard_failure_target, oracle_payload
 from compdebug.minify.oracles import Oracle, Signature, as_oracle
 from compdebug.minify.problem import Problem
 from compdebug.minify.progress import make_progress
@@ -74,7 +75,10 @@ class Minifier:
     Arguments left None take `compdebug.config.minifier.*`. `save_dir` is
     where offloaded values go (`offload_to_disk`; a folder created in it is
     removed at the end). `on_progress(gm, inputs)` is called each time the best
-    graph shrinks.
+    graph shrinks. `query_timeout`: seconds after which a query counts as a
+    "timeout" failure. `flaky`: None refuses a failure that comes and goes
+    (`FlakyFailureError`); "majority" judges each query by the majority of 3 runs.
+    `target` (how the failure reproduces) is known once `minify` has checked the original.
     """
 
     def __init__(
@@ -90,6 +94,8 @@ class Minifier:
         progress: bool | None = None,
         *,
         on_progress: OnProgress | None = None,
+        query_timeout: float | None = None,
+        flaky: str | None = None,
     ) -> None:
         _check_graph(gm, inputs)
         self.gm = gm
@@ -107,7 +113,11 @@ class Minifier:
         self.progress = _flag("progress", given(progress, True))
         self.save_dir = save_dir
         self.on_progress = on_progress
-        make_executor(self.isolate).close()  # refuses, now, what this version cannot do
+        self.query_timeout = _limit("query_timeout", given(query_timeout, settings.query_timeout), float)
+        self.flaky = _flaky(flaky)
+        self.target: ReproTarget | None = None
+        if self.isolate:
+            oracle_payload(self.oracle)  # refuses, now, a failure check a child process cannot receive
 
     def minify(self) -> MinifyResult:
         """Search; stop at a 1-minimal graph, or early (budget, Ctrl-C) with the best graph so far."""
@@ -115,7 +125,7 @@ class Minifier:
         root = PrivateRoot(self.gm)
         problem = Problem(root.module, root.module, self.inputs)
         progress = make_progress(self.progress, len(self.gm.graph.nodes))
-        executor = make_executor(self.isolate)
+        executor = make_executor(self.isolate, self.query_timeout, self.flaky)
         shrinker = Shrinker(
             problem,
             self.oracle,
@@ -129,6 +139,7 @@ class Minifier:
         store: ValueStore | None = None
         try:
             self._establish(shrinker)
+            self.target = self._repro_target(shrinker.signature)
             store = self._store()
             problem.attach_values(run_eager(root.module, self.inputs, store), store)
             root.restore()
@@ -145,13 +156,13 @@ class Minifier:
         result = MinifyResult(
             graph_module=result_gm,
             inputs=result_inputs,
-            queries=shrinker.queries,
+            queries=shrinker.queries + getattr(executor, "extra_runs", 0),  # majority votes run more
             cache_hits=shrinker.cache_hits,
             seconds=time.monotonic() - started,
             original_nodes=len(self.gm.graph.nodes),
             final_nodes=len(result_gm.graph.nodes),
             random_inputs=random_ok,
-            target=self.oracle.repro_target(shrinker.signature),
+            target=self.target,
             stopped_early=stopped,
         )
         log.info(
@@ -163,9 +174,24 @@ class Minifier:
 
     def _establish(self, shrinker: Shrinker) -> None:
         observed = shrinker.establish()
+        if shrinker.signature is None and observed is not None and observed.stage in HARD_STAGES:
+            shrinker.signature = observed  # a compiler that crashes or hangs is a bug to report too
+            log.warning(
+                "the original graph fails with a %s (%s), not as %s checks: minifying that %s%s",
+                observed.stage, observed.describe(), self.oracle.describe(), observed.stage,
+                "; if the compiler is only slow, raise query_timeout" if observed.stage == "timeout" else "",
+            )
+        if self.flaky is None:
+            _check_steady(shrinker, observed)
         if shrinker.signature is None:
             raise GraphDoesNotFailError(_does_not_fail_message(self.oracle, observed))
         log.debug("the original graph fails %s", shrinker.signature.describe())
+
+    def _repro_target(self, signature: Signature) -> ReproTarget:
+        if signature.stage in HARD_STAGES:
+            timeout = DEFAULT_ISOLATED_TIMEOUT if self.query_timeout is None else self.query_timeout
+            return hard_failure_target(self.oracle, signature, timeout)
+        return self.oracle.repro_target(signature)
 
     def _store(self) -> ValueStore:
         if not self.offload_to_disk:
@@ -173,6 +199,30 @@ class Minifier:
         from compdebug.minify.offload import DiskValues
 
         return DiskValues(self.save_dir)
+
+
+def _check_steady(shrinker: Shrinker, first: Signature | None) -> None:
+    """Ask about the original graph once more (a counted query): a failure that comes and goes is refused."""
+    if shrinker.max_queries is not None and shrinker.queries >= shrinker.max_queries:
+        return  # no query left to spend on it
+    best, problem = shrinker.best, shrinker.problem
+    shrinker.queries += 1
+    try:
+        again = shrinker.executor.evaluate(shrinker.oracle, problem.graph_module(best), problem.inputs(best))
+    finally:
+        shrinker.after_query()
+    if again == first:
+        return
+    raise FlakyFailureError(
+        f"the original graph does not fail the same way twice with {shrinker.oracle.describe()}: first "
+        f"{_outcome(first)}, then {_outcome(again)}. A failure that comes and goes cannot be minified one run "
+        "per query: make it deterministic (fixed seeds and inputs, torch.use_deterministic_algorithms(True)), "
+        "or pass flaky='majority' to judge each query by the majority of 3 runs."
+    )
+
+
+def _outcome(signature: Signature | None) -> str:
+    return "no failure" if signature is None else signature.describe()
 
 
 def _shrink(shrinker: Shrinker) -> str | None:
@@ -231,12 +281,31 @@ def _check_graph(gm: Any, inputs: Any) -> None:
         raise BadInputError(
             f"inputs must be a list or tuple of values, one per graph input; got {type(inputs).__name__}"
         )
-    placeholders = [n.name for n in gm.graph.nodes if n.op == "placeholder"]
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     if len(placeholders) != len(inputs):
         raise BadInputError(
-            f"the graph takes {len(placeholders)} inputs ({', '.join(placeholders) or 'none'}) but {len(inputs)} "
-            "values were given; pass one value per placeholder, in order."
+            f"the graph takes {len(placeholders)} inputs ({', '.join(n.name for n in placeholders) or 'none'}) but "
+            f"{len(inputs)} values were given; pass one value per placeholder, in order."
         )
+    for i, (node, value) in enumerate(zip(placeholders, inputs)):
+        problem = _mismatch(node.meta.get("val", node.meta.get("example_value")), value)
+        if problem is not None:
+            raise BadInputError(
+                f"input {i} ({node.name}) does not match the graph: {problem}. Pass the values the graph was "
+                "captured with (one per placeholder, in order, with the shapes it was traced for)."
+            )
+
+
+def _mismatch(expected: Any, value: Any) -> str | None:
+    """What differs between a placeholder's recorded example value and `value` (shapes; symbolic sizes match any)."""
+    if not isinstance(expected, torch.Tensor):
+        return None
+    shape = [s if isinstance(s, int) else "?" for s in expected.shape]
+    if not isinstance(value, torch.Tensor):
+        return f"the graph was traced with a tensor of shape {shape}, got {type(value).__name__} {value!r}"[:300]
+    if len(shape) != value.dim() or any(s != "?" and s != v for s, v in zip(shape, value.shape)):
+        return f"the graph was traced with shape {shape}, got shape {list(value.shape)}"
+    return None
 
 
 def _flag(name: str, value: Any) -> bool:
@@ -251,3 +320,12 @@ def _limit(name: str, value: Any, kind: type) -> Any:
         return value
     words = "a positive number" if kind is float else "a positive int"
     raise BadInputError(f"Minifier({name}=...) must be {words} or None; got {value!r}")
+
+
+def _flaky(value: Any) -> str | None:
+    if value is None or value == "majority":
+        return value
+    raise BadInputError(
+        f"Minifier(flaky=...) must be None (refuse a failure that comes and goes) or 'majority' "
+        f"(judge each query by the majority of 3 runs); got {value!r}"
+    )

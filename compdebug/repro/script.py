@@ -34,6 +34,8 @@ _NO_FAILURE = {
     "runtime": "No failure: the compiled graph ran without error.",
     "accuracy": "No failure: compiled and eager results agree.",
     "predicate": "No failure: the predicate returned False.",
+    "crash": "No failure: the graph compiled and ran without crashing the process.",
+    "timeout": "No failure: the graph compiled and ran within the time limit.",
 }
 
 
@@ -119,6 +121,8 @@ def _header(target: ReproTarget) -> str:
             "compile": f"{backend} raises {target.error_type or 'an error'} while compiling this graph.",
             "runtime": f"code compiled by {backend} raises {target.error_type or 'an error'} when it runs.",
             "accuracy": f"code compiled by {backend} computes values too far from eager (AccuracyError).",
+            "crash": f"compiling and running this graph with {backend} kills the process ({target.error_type}).",
+            "timeout": f"compiling and running this graph with {backend} hangs (no end within {target.timeout_s} s).",
         }[target.kind]
     lines = [f"# Repro: {what}"]
     if target.error_type and target.error_message:
@@ -138,6 +142,8 @@ def _imports(
         lines += target.backend.script_imports()
     if target.kind == "predicate":
         lines.append(f"import {target.predicate_path.split(':')[0]}")
+    if target.kind in ("crash", "timeout"):
+        lines.append("import faulthandler")
     if not standalone and not random_inputs:
         lines.append("from compdebug.repro.tensors import load_tensors, set_module_tensors")
     if not standalone and target.kind == "accuracy":
@@ -165,6 +171,10 @@ def _import_order(lines: list[str]) -> list[str]:
 
 def _setup(target: ReproTarget) -> str:
     lines = target.backend.script_setup() if target.backend is not None else []
+    if target.kind == "crash":  # print where the process died
+        lines.append("faulthandler.enable()")
+    if target.kind == "timeout":  # print where it hangs, and exit non-zero
+        lines.append(f"faulthandler.dump_traceback_later({target.timeout_s!r}, exit=True)")
     return "\n".join([*lines, "torch.manual_seed(0)"])
 
 

@@ -12,12 +12,13 @@ import attrs
 
 from compdebug.backends.spec import BackendSpec
 
-Kind = Literal["compile", "runtime", "accuracy", "predicate"]
+Kind = Literal["compile", "runtime", "accuracy", "predicate", "crash", "timeout"]
 
 
 @attrs.frozen
 class ReproTarget:
-    """What failing means for a repro: compile error, run-time error, accuracy, or a user predicate."""
+    """What failing means for a repro: compile error, run-time error, accuracy, a user predicate,
+    or (found with isolate=True) a process that crashes or hangs while compiling and running."""
 
     kind: Kind
     backend: BackendSpec | None = None  # None only for kind "predicate"
@@ -27,3 +28,4 @@ class ReproTarget:
     fp64_reference: bool = True
     tolerance: float = 1e-3
     predicate_path: str | None = None  # "module:qualname" of a user predicate, when importable
+    timeout_s: float | None = None  # "timeout" only: seconds without an answer that count as a hang

@@ -294,14 +294,6 @@ def test_bad_graph_or_inputs_are_refused():
         compdebug.Minifier(gm, [torch.randn(2)] * 2, "inductor")
 
 
-def test_isolation_is_refused_honestly():
-    gm = fx.symbolic_trace(lambda x: torch.relu(x))
-    with pytest.raises(CompdebugError, match="not available in this version"):
-        compdebug.Minifier(gm, [torch.randn(2)], relu_compile_fails, isolate=True)
-    with compdebug.config.patch("minifier.isolate", True), pytest.raises(CompdebugError, match="isolate"):
-        compdebug.Minifier(gm, [torch.randn(2)], relu_compile_fails)
-
-
 # ---------------------------------------------------------------- stopping early
 
 
