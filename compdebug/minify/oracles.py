@@ -7,7 +7,6 @@ candidate only when it fails the same way.
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -16,7 +15,7 @@ import attrs
 import torch
 import torch.fx
 
-from compdebug.backends.spec import BackendSpec, resolve_backend
+from compdebug.backends.spec import BackendSpec, importable_path, resolve_backend
 from compdebug.errors import BadInputError
 from compdebug.minify.tensors import fresh_inputs
 from compdebug.repro.target import ReproTarget
@@ -261,20 +260,6 @@ def as_oracle(failure: Any) -> Oracle:
         f"the failure to minify must be CompileFailure(backend), RuntimeFailure(backend), "
         f"AccuracyFailure(backend, ...) or a callable (gm, inputs) -> bool; got {failure!r}"
     )
-
-
-def importable_path(obj: Any) -> str | None:
-    """"module:qualname" when `obj` can be imported back by that name, else None."""
-    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
-    if not module or not qualname or module == "__main__" or "<" in qualname:
-        return None
-    try:
-        target: Any = importlib.import_module(module)
-        for part in qualname.split("."):
-            target = getattr(target, part)
-    except (ImportError, AttributeError):
-        return None
-    return f"{module}:{qualname}" if target is obj else None
 
 
 def copy_graph_module(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
