@@ -59,21 +59,35 @@ def report_failure(
 
     Must be called from inside the `except` block that caught `error`.
     """
-    with config.patch(dict(settings)), plain_torch():
-        directory = writable_dir(new_repro_dir())
-        checkpoint = write_checkpoint(directory / "checkpoint", gm, inputs, target, stage, fallback=True)
-        directory = checkpoint.parent  # where the checkpoint could go (a full disk sends it elsewhere)
-        log.warning("%s failure of %s captured after %s; checkpoint in %s", target.kind, target.backend.label if target.backend else "the predicate", stage, checkpoint)
-        where = _minified_repro(gm, inputs, failure, target, directory, stage) if config.minify_on_failure else None
-    if where is None:
-        where = checkpoint
-        message = f"compdebug: checkpoint of the failure written to {checkpoint} (minify it with: python -m compdebug minify {checkpoint})"
-    else:
-        message = f"compdebug: repro written to {where}"
+    try:
+        with config.patch(dict(settings)), plain_torch():
+            message = _checkpoint_and_minify(gm, inputs, failure, target, stage)
+    except Exception as problem:  # compdebug's own trouble must never replace the user's error
+        log.exception("compdebug could not save the captured failure")
+        message = f"compdebug: could not save this failure ({type(problem).__name__}: {problem})"
     print(message, file=sys.stderr)
     if hasattr(error, "add_note"):
         error.add_note(message)
     raise error
+
+
+def _checkpoint_and_minify(
+    gm: torch.fx.GraphModule, inputs: list[Any], failure: Any, target: ReproTarget, stage: str
+) -> str:
+    """Write the checkpoint, then (if asked) the minified repro; the line that says where."""
+    directory = writable_dir(new_repro_dir())
+    checkpoint = write_checkpoint(directory / "checkpoint", gm, inputs, target, stage, fallback=True)
+    directory = checkpoint.parent  # where the checkpoint could go (a full disk sends it elsewhere)
+    log.warning(
+        "%s failure of %s captured after %s; checkpoint in %s",
+        target.kind,
+        target.backend.label if target.backend else "the predicate",
+        stage,
+        checkpoint,
+    )
+    if not config.minify_on_failure:
+        return f"compdebug: checkpoint of the failure written to {checkpoint} (minify it with: python -m compdebug minify {checkpoint})"
+    return f"compdebug: repro written to {_minified_repro(gm, inputs, failure, target, directory, stage)}"
 
 
 def _minified_repro(

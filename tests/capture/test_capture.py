@@ -140,3 +140,17 @@ def test_unwritable_repro_dir_checkpoints_elsewhere_and_says_where(tmp_path):
     assert "checkpoint" in notes and str(blocker) not in notes
     where = notes.split("written to ")[1].split(" ")[0]
     assert read_checkpoint(where).target.kind == "compile"
+
+
+def test_the_users_error_survives_when_nothing_can_be_saved(tmp_path, monkeypatch):
+    import compdebug.capture.checkpoint as checkpoint
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "write_graph", disk_full)  # forces the fault: every write fails
+    error = run_captured(
+        sin_relu_cos, torch.randn(8), repro_after="dynamo", repro_dir=str(tmp_path), **{"inject.ops": {"relu": "compile_error"}}
+    )
+    assert "ReluCompileError" in _chain_text(error)
+    assert "could not save this failure" in _chain_notes(error) and "No space left" in _chain_notes(error)
