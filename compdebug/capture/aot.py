@@ -14,12 +14,10 @@ from typing import Any
 
 import torch
 
-from compdebug.accuracy import check_accuracy
 from compdebug.backends.spec import BackendSpec
-from compdebug.capture.report import capture_settings, plain_torch, report_failure
+from compdebug.capture.report import capture_settings, plain_torch, report_failure, report_if_inaccurate
 from compdebug.capture.signature import target_for
-from compdebug.errors import AccuracyError
-from compdebug.minify import AccuracyFailure, CompileFailure, RuntimeFailure
+from compdebug.minify import CompileFailure, RuntimeFailure
 
 
 def after_aot(spec: BackendSpec, gm: torch.fx.GraphModule, example_inputs: list[Any]) -> Callable[..., Any]:
@@ -56,7 +54,7 @@ def _checked_on_first_call(
         checked = True
         inputs = list(args)  # the compiled code may clear `args`
         if settings["repro_accuracy"]:
-            _check_accuracy(spec, settings, original, compiled, inputs)
+            report_if_inaccurate(spec, original, lambda *a: compiled(list(a)), inputs, "aot", settings)
         try:
             return compiled(args)
         except Exception as error:
@@ -65,20 +63,6 @@ def _checked_on_first_call(
 
     run._boxed_call = True  # type: ignore[attr-defined]  # AOT Autograd calls it with one list
     return run
-
-
-def _check_accuracy(
-    spec: BackendSpec, settings: dict[str, Any], original: torch.fx.GraphModule, compiled: Any, inputs: list[Any]
-) -> None:
-    accuracy = {k.split(".")[1]: settings[k] for k in ("accuracy.strict", "accuracy.fp64_reference", "accuracy.tolerance")}
-    ok, detail = check_accuracy(original, lambda *a: compiled(list(a)), inputs, **accuracy)
-    if ok:
-        return
-    failure = AccuracyFailure(spec, **accuracy)
-    try:
-        raise AccuracyError(f"compiled result differs from eager: {detail}")
-    except AccuracyError as error:
-        report_failure(original, inputs, failure, target_for(failure, error), error, "aot", settings)
 
 
 def _real_like(value: Any) -> Any:

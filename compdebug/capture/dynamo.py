@@ -8,12 +8,11 @@ from typing import Any
 
 import torch
 
-from compdebug.accuracy import check_accuracy
 from compdebug.backends.spec import BackendSpec
-from compdebug.capture.report import capture_settings, report_failure
+from compdebug.capture.report import capture_settings, report_failure, report_if_inaccurate
 from compdebug.capture.signature import target_for
-from compdebug.errors import AccuracyError
-from compdebug.minify import AccuracyFailure, CompileFailure, RuntimeFailure
+from compdebug.minify import CompileFailure, RuntimeFailure
+from compdebug.minify.tensors import fresh_inputs
 
 
 def after_dynamo(spec: BackendSpec, gm: torch.fx.GraphModule, example_inputs: list[Any]) -> Callable[..., Any]:
@@ -32,19 +31,9 @@ def after_dynamo(spec: BackendSpec, gm: torch.fx.GraphModule, example_inputs: li
     except Exception as error:
         fail(CompileFailure(spec), error)
     try:
-        compiled(*_clones(inputs))
+        compiled(*fresh_inputs(inputs))
     except Exception as error:
         fail(RuntimeFailure(spec), error)
     if settings["repro_accuracy"]:
-        accuracy = {k.split(".")[1]: settings[k] for k in ("accuracy.strict", "accuracy.fp64_reference", "accuracy.tolerance")}
-        ok, detail = check_accuracy(original, compiled, inputs, **accuracy)
-        if not ok:
-            try:
-                raise AccuracyError(f"compiled result differs from eager: {detail}")
-            except AccuracyError as error:
-                fail(AccuracyFailure(spec, **accuracy), error)
+        report_if_inaccurate(spec, original, compiled, inputs, "dynamo", settings)
     return compiled
-
-
-def _clones(inputs: list[Any]) -> list[Any]:
-    return [x.detach().clone().requires_grad_(x.requires_grad) if isinstance(x, torch.Tensor) else x for x in inputs]

@@ -10,15 +10,18 @@ import contextlib
 import logging
 import pathlib
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn
 
 import torch
 
+from compdebug.accuracy import check_accuracy
+from compdebug.backends.spec import BackendSpec
 from compdebug.capture.checkpoint import new_repro_dir, writable_dir, write_checkpoint
+from compdebug.capture.signature import target_for
 from compdebug.config import config
-from compdebug.errors import CompdebugError
-from compdebug.minify import Minifier
+from compdebug.errors import AccuracyError, CompdebugError
+from compdebug.minify import AccuracyFailure, Minifier
 from compdebug.repro import save as save_repro
 from compdebug.repro.target import ReproTarget
 
@@ -44,6 +47,29 @@ def capture_settings() -> dict[str, Any]:
     """The capture keys as they are now (a compiled graph may fail after the patch has ended)."""
     values = config.to_dict()
     return {key: values[key] for key in CAPTURE_KEYS}
+
+
+ACCURACY_KEYS = ("accuracy.strict", "accuracy.fp64_reference", "accuracy.tolerance")
+
+
+def report_if_inaccurate(
+    spec: BackendSpec,
+    original: torch.fx.GraphModule,
+    compiled: Callable[..., Any],
+    inputs: list[Any],
+    stage: str,
+    settings: Mapping[str, Any],
+) -> None:
+    """Judge `compiled` (called as compiled(*inputs)) against eager; capture an accuracy failure."""
+    accuracy = {key.split(".")[1]: settings[key] for key in ACCURACY_KEYS}
+    ok, detail = check_accuracy(original, compiled, inputs, **accuracy)
+    if ok:
+        return
+    failure = AccuracyFailure(spec, **accuracy)
+    try:
+        raise AccuracyError(f"compiled result differs from eager: {detail}")
+    except AccuracyError as error:
+        report_failure(original, inputs, failure, target_for(failure, error), error, stage, settings)
 
 
 def report_failure(

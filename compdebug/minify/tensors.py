@@ -12,6 +12,8 @@ from typing import Any, Literal
 import attrs
 import torch
 
+from compdebug.accuracy import storage_span  # one definition, shared with the offload store
+
 ValueKind = Literal["tensor", "int", "float", "bool", "other"]
 
 
@@ -115,13 +117,6 @@ def dressed(value: Any, meta: ValueMeta) -> Any:
     if not isinstance(value, torch.Tensor) or meta.kind != "tensor":
         return value
     return _dressed(value.detach(), meta.requires_grad, meta.is_leaf, meta.parameter, copy=False)
-
-
-def storage_span(t: torch.Tensor) -> int:
-    """How many elements of storage `t` reaches from its offset (0 when it has no elements)."""
-    if t.numel() == 0:
-        return 0
-    return 1 + sum((size - 1) * stride for size, stride in zip(t.shape, t.stride()))
 
 
 def _dressed(
