@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from compdebug import _torch
 from compdebug.errors import CallbackError
 
 log = logging.getLogger("compdebug.callbacks")
@@ -150,12 +151,7 @@ class _Registry:
 
 
 def _torch_handler() -> Any:
-    # checked on torch 2.13 (CPU) and 2.11 (GPU): `callback_handler` with
-    # start_callbacks / end_callbacks lists and register_{start,end}_callback.
-    # torch 2.6 calls callbacks with no argument, later versions with CallbackArgs.
-    from torch._dynamo.callback import callback_handler
-
-    return callback_handler
+    return _torch.callback_handler()
 
 
 def _contains(callbacks: list[Any], adapter: Callable[..., Any]) -> bool:
@@ -169,9 +165,7 @@ def _read_callback_args(args: Any) -> tuple[str, str]:
     trigger_name = getattr(trigger, "name", None) or (str(trigger) if trigger is not None else "dynamo")
     compile_id = getattr(args, "compile_id", None)
     if compile_id is None:
-        from torch._guards import CompileContext
-
-        compile_id = CompileContext.current_compile_id()
+        compile_id = _torch.current_compile_id()
     return trigger_name.lower(), str(compile_id)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 import torch
 
+from compdebug import _torch
 from compdebug.backends.spec import BackendSpec, CompilerFn, resolve_backend
 
 
@@ -180,10 +181,10 @@ def _graph_break_reason(gm: torch.fx.GraphModule, graph_index: int) -> BreakReas
     """The break that ended `gm`, if Dynamo ended it at a graph break.
 
     Dynamo sets `gm.compile_subgraph_reason` (a GraphCompileReason with `reason`,
-    `user_stack`, `graph_break`) on every graph it hands a backend; checked on
-    torch 2.13 (CPU) and 2.11 (GPU). A graph built by hand has none.
+    `user_stack`, `graph_break`) on every graph it hands a backend. A graph built
+    by hand has none.
     """
-    compile_reason = getattr(gm, "compile_subgraph_reason", None)
+    compile_reason = _torch.graph_compile_reason(gm)
     if compile_reason is None or not getattr(compile_reason, "graph_break", False):
         return None
     stack = list(getattr(compile_reason, "user_stack", None) or [])
@@ -197,13 +198,8 @@ def _started_by_graph_break() -> bool:
     the unsupported code eagerly and calls the resume function; both frames are
     compiled while that rewritten code is on the Python stack. A compile that
     starts from plain user code is an entry into a compiled function instead.
-    `convert_frame.output_codes` holds the rewritten code objects; checked on
-    torch 2.13 (CPU) and 2.11 (GPU).
     """
-    try:
-        from torch._dynamo.convert_frame import output_codes
-    except ImportError:
-        return False
+    output_codes = _torch.dynamo_rewritten_codes()
     frame = sys._getframe(1)
     while frame is not None:
         if frame.f_code in output_codes:
@@ -223,7 +219,7 @@ def _op_name(node: torch.fx.Node) -> str:
     if node.op == "call_module":
         return f"module:{node.target}"
     target = node.target
-    if isinstance(target, torch._ops.OpOverload | torch._ops.OpOverloadPacket):
+    if _torch.is_op_overload(target) or _torch.is_op_packet(target):
         return str(target)  # aten.add.Tensor
     module = getattr(target, "__module__", None) or ""
     name = getattr(target, "__qualname__", None) or getattr(target, "__name__", None) or repr(target)

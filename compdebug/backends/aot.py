@@ -1,18 +1,18 @@
 """Hook the compiler that receives the graphs after AOT Autograd (forward, backward, inference).
 
 The one place compdebug reaches into how Inductor and aot_autograd backends hand
-their post-AOT graphs to an inner compiler. Checked on torch 2.13 (CPU) and 2.11 (CUDA).
+their post-AOT graphs to an inner compiler.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
+from compdebug import _torch
 from compdebug.errors import BackendError
 
 log = logging.getLogger("compdebug.backends.aot")
@@ -35,21 +35,16 @@ def compile_after_aot(
     Inner compilers are called as `compiler(gm, example_inputs, **kwargs)` and
     must return what the real one returns (Inductor: its `OutputCode`).
     """
-    import torch._functorch.config as functorch_config  # checked on torch 2.13 (CPU) and 2.11 (CUDA)
-
     # AOTAutogradCache would skip the inner compiler on a hit, and would store graphs
     # compiled with injected bugs for later plain compiles to load: off while we hook.
-    with functorch_config.patch(enable_autograd_cache=False):
+    with _torch.no_autograd_cache():
         if is_inductor(fn):
             return _compile_inductor(fn, gm, example_inputs, wrap)
-        from torch._dynamo.backends.common import AotAutograd
-
-        if isinstance(fn, AotAutograd):
+        if isinstance(fn, _torch.aot_autograd_class()):
             return _compile_aot_autograd(fn, gm, example_inputs, wrap)
         if _is_aot_eager(fn):
-            from torch._dynamo.backends.debugging import boxed_nop
-
-            return fn(gm, example_inputs, fw_compiler=wrap(boxed_nop), bw_compiler=wrap(boxed_nop))
+            nop = _torch.boxed_nop()
+            return fn(gm, example_inputs, fw_compiler=wrap(nop), bw_compiler=wrap(nop))
     raise BackendError(
         f"cannot reach the graphs after AOT Autograd of the backend {_describe(fn)}: "
         f"inject.stage='aot' and repro_after='aot' support {SUPPORTED}. "
@@ -59,17 +54,12 @@ def compile_after_aot(
 
 def is_inductor(fn: Any) -> bool:
     """Whether `fn` is Inductor: its registered backend, `compile_fx`, or torch.compile's default wrapper."""
-    from torch._dynamo.backends.registry import lookup_backend
-
-    compile_fx_module = sys.modules.get("torch._inductor.compile_fx")  # not imported: fn cannot be its function
-    if compile_fx_module is not None and fn is compile_fx_module.compile_fx:
+    if _torch.is_compile_fx(fn):
         return True
-    return fn is lookup_backend("inductor") or getattr(fn, "compiler_name", None) == "inductor"
+    return fn is _torch.lookup_backend("inductor") or getattr(fn, "compiler_name", None) == "inductor"
 
 
 def _compile_inductor(fn: Any, gm: torch.fx.GraphModule, example_inputs: list[Any], wrap: InnerWrapper) -> Any:
-    from torch._inductor.compile_fx import compile_fx, compile_fx_inner
-
     # torch.compile's _TorchCompileInductorWrapper carries mode/options as config patches
     # and its region name; passed only when set (older compile_fx lacks compile_region_name)
     extra: dict[str, Any] = {}
@@ -77,12 +67,10 @@ def _compile_inductor(fn: Any, gm: torch.fx.GraphModule, example_inputs: list[An
         extra["config_patches"] = dict(fn.config)
     if getattr(fn, "name", None):
         extra["compile_region_name"] = fn.name
-    return compile_fx(gm, example_inputs, inner_compile=wrap(compile_fx_inner), **extra)
+    return _torch.compile_fx(gm, example_inputs, inner_compile=wrap(_torch.compile_fx_inner()), **extra)
 
 
 def _compile_aot_autograd(fn: Any, gm: torch.fx.GraphModule, example_inputs: list[Any], wrap: InnerWrapper) -> Any:
-    from torch._dynamo.backends.common import aot_autograd
-
     kwargs = dict(fn.kwargs)
     forward = kwargs["fw_compiler"]
     # AotAutograd fills bw/inference compilers in on its first call; fall back as it does
@@ -92,13 +80,11 @@ def _compile_aot_autograd(fn: Any, gm: torch.fx.GraphModule, example_inputs: lis
         "inference_compiler": kwargs.get("inference_compiler") or forward,
     }
     kwargs.update({key: wrap(compiler) for key, compiler in compilers.items()})
-    return aot_autograd(**kwargs)(gm, example_inputs)
+    return _torch.aot_autograd(**kwargs)(gm, example_inputs)
 
 
 def _is_aot_eager(fn: Any) -> bool:
-    from torch._dynamo.backends.registry import lookup_backend
-
-    return fn is lookup_backend("aot_eager")
+    return fn is _torch.lookup_backend("aot_eager")
 
 
 def _describe(fn: Any) -> str:

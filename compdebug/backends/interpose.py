@@ -4,7 +4,6 @@ Dynamo turns every backend into a callable through `eval_frame.get_compiler_fn`,
 which wraps it in torch's `WrapBackendDebug`. `install_compile_hook` wraps that
 function once, so every backend Dynamo compiles with passes through a
 `CompileHook`, which reads compdebug's config at compile time.
-Checked on torch 2.13 (CPU) and 2.11 (CUDA).
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from typing import Any
 import attrs
 import torch
 
+from compdebug import _torch
 from compdebug.backends.spec import BackendSpec, resolve_backend
 from compdebug.config import config
 from compdebug.errors import BackendError
@@ -39,7 +39,7 @@ class CompileHook:
     def __init__(self, torch_wrapper: Callable[..., Any], backend: Any) -> None:
         self._torch_wrapper = torch_wrapper
         self._backend = backend  # what Dynamo was given: a name, a callable, torch.compile's wrapper
-        self._torchdynamo_orig_backend = getattr(torch_wrapper, "_torchdynamo_orig_backend", backend)
+        setattr(self, _torch.ORIG_BACKEND_ATTR, getattr(torch_wrapper, _torch.ORIG_BACKEND_ATTR, backend))
 
     def __getattr__(self, name: str) -> Any:
         # only reached for names this object lacks
@@ -48,7 +48,7 @@ class CompileHook:
         return getattr(self._torch_wrapper, name)
 
     def __call__(self, gm: torch.fx.GraphModule, example_inputs: list[Any], **kwargs: Any) -> Callable[..., Any]:
-        if not hook_active() or _captures_itself(self._torchdynamo_orig_backend):
+        if not hook_active() or _captures_itself(getattr(self, _torch.ORIG_BACKEND_ATTR)):
             return self._torch_wrapper(gm, example_inputs, **kwargs)
         spec = spec_for(self._backend, **kwargs)
         _check_codegen_backend(spec)
@@ -102,23 +102,19 @@ def _unwrapped(backend: Any) -> Any:
 
 
 def _is_inductor_wrapper(backend: Any) -> bool:
-    return isinstance(backend, torch._TorchCompileInductorWrapper) and backend.compiler_name == "inductor"
+    return isinstance(backend, _torch.TorchCompileInductorWrapper) and backend.compiler_name == "inductor"
 
 
 def _is_compile_wrapper(backend: Any) -> bool:
-    return isinstance(backend, torch._TorchCompileWrapper)
+    return isinstance(backend, _torch.TorchCompileWrapper)
 
 
 def _is_registered(name: str) -> bool:
-    from torch._dynamo.backends.registry import _COMPILER_FNS, list_backends
-
-    return name in _COMPILER_FNS or name in list_backends(exclude_tags=())
+    return name in _torch.registered_functions() or name in _torch.registered_backends()
 
 
 def _lookup(name: str) -> Any:
-    from torch._dynamo.backends.registry import lookup_backend
-
-    return lookup_backend(name)
+    return _torch.lookup_backend(name)
 
 
 def _captures_itself(backend: Any) -> bool:
@@ -139,15 +135,4 @@ def _check_codegen_backend(spec: BackendSpec) -> None:
 
 def install_compile_hook() -> None:
     """Wrap `torch._dynamo.eval_frame.get_compiler_fn` once so Dynamo's backends pass through `CompileHook`."""
-    from torch._dynamo import eval_frame  # checked on torch 2.13 (CPU) and 2.11 (CUDA)
-
-    original = eval_frame.get_compiler_fn
-    if getattr(original, _MARK, False):
-        return
-
-    @functools.wraps(original)
-    def get_compiler_fn(compiler_fn: Any) -> Any:
-        return CompileHook(original(compiler_fn), compiler_fn)
-
-    setattr(get_compiler_fn, _MARK, True)
-    eval_frame.get_compiler_fn = get_compiler_fn
+    _torch.install_compiler_fn_hook(CompileHook, _MARK)

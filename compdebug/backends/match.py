@@ -13,13 +13,14 @@ from typing import Any
 
 import torch
 
+from compdebug import _torch
 from compdebug.errors import CompdebugError
 
 # Namespaces whose functions count as "the op" when their name is the op's.
 _FUNCTION_NAMESPACES: tuple[Any, ...] = (
     torch,
     torch.nn.functional,
-    torch._C._nn,
+    _torch.NN_FUNCTIONS,
     torch.special,
     torch.linalg,
     torch.fft,
@@ -59,12 +60,10 @@ def _functions_named(op: str) -> frozenset[Any]:
 
 def _overload_name(target: Any) -> str | None:
     """The packet name of an aten-style op ("relu" for aten.relu.default), else None."""
-    if isinstance(target, torch._ops.OpOverload):
-        target = target.overloadpacket
-    if isinstance(target, torch._ops.OpOverloadPacket):
-        namespace, _, name = target._qualified_op_name.partition("::")
-        return None if namespace == _OWN_NAMESPACE else name
-    return None
+    found = _torch.aten_name(target)
+    if found is None or found[0] == _OWN_NAMESPACE:
+        return None
+    return found[1]
 
 
 def matches(node: torch.fx.Node, op: str, modules: Mapping[str, torch.nn.Module]) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 import torch
 
+from compdebug import _torch
 from compdebug.config import CODEGEN_BUGS, config
 from compdebug.errors import BackendError
 
@@ -72,12 +73,10 @@ class BackendSpec:
     def _settings(self) -> Any:
         import contextlib
 
-        import torch._inductor.config as inductor_config  # checked on torch 2.11 and 2.13
-
         stack = contextlib.ExitStack()
         stack.enter_context(config.patch({"repro_after": None, "repro_accuracy": False, "inject.ops": {}}))
         if self.inductor_settings:
-            stack.enter_context(inductor_config.patch(dict(self.inductor_settings)))
+            stack.enter_context(_torch.inductor_config_patch(self.inductor_settings))
         return stack
 
     def backend_source(self) -> str:
@@ -111,9 +110,9 @@ class BackendSpec:
                 f"compdebug.config.load({{'inject.ops': {dict(self.inject_ops)!r}, 'inject.stage': {self.inject_stage!r}}})"
             )
         if self.inductor_settings:
-            lines.append("import torch._inductor.config")
+            lines.append(f"import {_torch.INDUCTOR_CONFIG_MODULE}")
             for key, value in sorted(self.inductor_settings.items()):
-                lines.append(f"torch._inductor.config.{key} = {value!r}")
+                lines.append(f"{_torch.INDUCTOR_CONFIG_MODULE}.{key} = {value!r}")
         return lines
 
 
@@ -161,29 +160,21 @@ def inductor_bug_settings(ops: Mapping[str, str]) -> dict[str, Any]:
 
 
 def registered_backends() -> list[str]:
-    from torch._dynamo import list_backends
-
-    return sorted(set(list_backends(exclude_tags=())))
+    return _torch.registered_backends()
 
 
 def _lookup(name: str) -> CompilerFn:
-    from torch._dynamo.backends.registry import lookup_backend
-
     known = registered_backends()
     if name not in known:
         close = difflib.get_close_matches(name, known, n=3)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise BackendError(f"unknown backend {name!r}.{hint} Registered backends: {', '.join(known)}")
-    return lookup_backend(name)
+    return _torch.lookup_backend(name)
 
 
 def _registered_name(fn: Callable[..., Any]) -> str | None:
-    # _BACKENDS holds entry points (None for backends registered by function);
-    # _COMPILER_FNS holds the functions themselves. Checked on torch 2.13 (CPU) and 2.11 (CUDA).
-    from torch._dynamo.backends.registry import _COMPILER_FNS
-
     registered_backends()  # loads the lazily registered ones
-    for name, entry in _COMPILER_FNS.items():
+    for name, entry in _torch.registered_functions().items():
         if entry is fn:
             return name
     return None

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from compdebug import _torch
 from compdebug.backends.inject import compile_injected
 from compdebug.errors import TestingOnlyCompileError
 
@@ -62,9 +63,7 @@ TESTING_BACKENDS = {
 
 def register_testing_backends() -> None:
     """Register the testing backends with torch.compile under their names (idempotent)."""
-    # _COMPILER_FNS: the backends registered so far; checked on torch 2.13 (CPU) and 2.11 (CUDA)
-    from torch._dynamo.backends.registry import _COMPILER_FNS, register_backend
-
+    registered = _torch.registered_functions()
     for name, fn in TESTING_BACKENDS.items():
-        if name not in _COMPILER_FNS:
-            register_backend(compiler_fn=fn, name=name, tags=("debug",))
+        if name not in registered:
+            _torch.register_backend(fn, name, tags=("debug",))

@@ -15,7 +15,9 @@ from typing import Any
 import torch
 
 from compdebug.backends.spec import BackendSpec
-from compdebug.capture.report import capture_settings, plain_torch, report_failure, report_if_inaccurate
+from compdebug import _torch
+from compdebug._torch import plain_torch
+from compdebug.capture.report import capture_settings, report_failure, report_if_inaccurate
 from compdebug.capture.signature import target_for
 from compdebug.minify import CompileFailure, RuntimeFailure
 
@@ -61,8 +63,7 @@ def _checked_on_first_call(
             failure = RuntimeFailure(spec)
             report_failure(original, inputs, failure, target_for(failure, error), error, "aot", settings)
 
-    run._boxed_call = True  # type: ignore[attr-defined]  # AOT Autograd calls it with one list
-    return run
+    return _torch.mark_boxed(run)
 
 
 def _real_like(value: Any) -> Any:

@@ -6,15 +6,15 @@ checkpoint, when minification is off or could not finish).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import pathlib
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 import torch
 
+from compdebug._torch import plain_torch
 from compdebug.accuracy import check_accuracy
 from compdebug.backends.spec import BackendSpec
 from compdebug.capture.checkpoint import new_repro_dir, writable_dir, write_checkpoint
@@ -130,21 +130,6 @@ def _minified_repro(
     except CompdebugError as problem:
         log.warning("could not minify the captured failure (%s); writing the unminified repro", problem)
         return save_repro(directory, gm, inputs, target, random_inputs=False)
-
-
-@contextlib.contextmanager
-def plain_torch() -> Iterator[None]:
-    """Torch as plain user code sees it: no Dynamo tracing state, no dispatch modes.
-
-    Failures are caught inside Dynamo's compile (after Dynamo), inside AOT
-    Autograd's compile under its fake mode (after-AOT compile errors) or inside a
-    compiled frame's first run under AOT's runtime dispatch mode (after-AOT run-time
-    and accuracy failures): checkpoints and candidates must see real tensors.
-    """
-    from torch.utils._python_dispatch import _disable_current_modes  # checked on torch 2.13 and 2.11
-
-    with torch._guards.tracing(None), _disable_current_modes():
-        yield
 
 
 @torch.compiler.disable(recursive=True)

@@ -3,7 +3,7 @@
 The eager run copies stored values before a node that writes in place (by its
 schema) runs; `values.run_eager` adds what the run itself shows (shared
 storage, version counters), and `Problem.faithful` keeps a node sharing memory
-with a live node from becoming an input. Schemas checked on torch 2.13 (CPU) and 2.11 (GPU).
+with a live node from becoming an input.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 import torch.fx
+
+from compdebug import _torch
 
 
 class Effect(enum.IntEnum):
@@ -50,9 +52,9 @@ def static_effect(node: torch.fx.Node, root: torch.nn.Module | None = None) -> E
 def _function_effect(target: Any) -> Effect:
     if target in _MUTATING_OPERATORS:
         return Effect.MUTATES
-    if isinstance(target, torch._ops.OpOverload):  # checked on torch 2.13 (CPU) and 2.11 (GPU)
-        return schema_effect(target._schema)
-    if isinstance(target, torch._ops.OpOverloadPacket):
+    if _torch.is_op_overload(target):
+        return schema_effect(_torch.op_schema(target))
+    if _torch.is_op_packet(target):
         return _named_op_effect(target.__name__.split(".")[-1])
     name = getattr(target, "__name__", None)
     if not isinstance(name, str) or getattr(target, "__module__", None) == "_operator":
@@ -64,10 +66,10 @@ def _function_effect(target: Any) -> Effect:
 def _named_op_effect(name: str) -> Effect:
     """The worst effect among the aten overloads called `name` (torch.sin, Tensor.view_, ...)."""
     packet = getattr(torch.ops.aten, name, None) if name.isidentifier() else None
-    if not isinstance(packet, torch._ops.OpOverloadPacket):
+    if not _torch.is_op_packet(packet):
         # no aten op of that name; Tensor methods ending in "_" are in place by convention
         return Effect.MUTATES if name.endswith("_") and not name.startswith("_") else Effect.PURE
-    schemas = [getattr(packet, overload)._schema for overload in packet.overloads()]
+    schemas = _torch.packet_schemas(packet)
     # an overload with `out=` is used only when the call passes `out=` (static_effect checks that);
     # overloads without a Tensor argument are TorchScript's list and scalar ops of the same name
     relevant = [s for s in schemas if not _writes_out(s) and _takes_tensor(s)]

@@ -18,8 +18,8 @@ from typing import Any
 
 import attrs
 import torch
-import torch.utils._pytree as pytree  # handles torch.return_types too; checked on torch 2.13 (CPU) and 2.11 (GPU)
 
+from compdebug import _torch
 from compdebug.accuracy import storage_span
 from compdebug.errors import OffloadError
 from compdebug.minify.tensors import plain_tensor
@@ -91,7 +91,7 @@ class DiskValues:
         self.bytes_written = 0
         self.closed = False
         self._files = 0
-        self._values: dict[str, tuple[pytree.TreeSpec, list[Any]]] = {}
+        self._values: dict[str, tuple[Any, list[Any]]] = {}
         self._by_fingerprint: dict[tuple[int, bytes], list[str]] = {}
         self._cleanup = weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
         if keep:
@@ -101,14 +101,14 @@ class DiskValues:
     def put(self, name: str, value: Any) -> None:
         """Keep `value` under `name`: its tensors on disk, everything else in memory."""
         self._check_open()
-        leaves, spec = pytree.tree_flatten(value)
+        leaves, spec = _torch.tree_flatten(value)
         self._values[name] = (spec, [self._store(leaf) if isinstance(leaf, torch.Tensor) else leaf for leaf in leaves])
 
     def get(self, name: str) -> Any:
         """The value stored under `name`, with fresh tensors read lazily from disk."""
         self._check_open()
         spec, leaves = self._values[name]
-        return pytree.tree_unflatten([leaf.load() if isinstance(leaf, _OnDisk) else leaf for leaf in leaves], spec)
+        return _torch.tree_unflatten([leaf.load() if isinstance(leaf, _OnDisk) else leaf for leaf in leaves], spec)
 
     def __contains__(self, name: object) -> bool:
         return name in self._values

@@ -12,6 +12,8 @@ import logging
 
 import torch
 
+from compdebug import _torch
+
 log = logging.getLogger("compdebug.minify")
 
 
@@ -25,22 +27,22 @@ class PrivateRoot:
         except Exception as error:  # modules holding objects that cannot be copied
             log.warning("could not copy the graph module (%s); its buffers may change while minifying", error)
             self.module = gm
-        self._saved = [(t, t.detach().clone(), t._version) for t in _state_tensors(self.module)]
+        self._saved = [(t, t.detach().clone(), _torch.tensor_version(t)) for t in _state_tensors(self.module)]
 
     def restore(self) -> None:
         """Put back every buffer or constant whose contents changed since the copy."""
         for i, (tensor, saved, version) in enumerate(self._saved):
-            if tensor._version != version:
+            if _torch.tensor_version(tensor) != version:
                 with torch.no_grad():
                     tensor.copy_(saved)
-                self._saved[i] = (tensor, saved, tensor._version)
+                self._saved[i] = (tensor, saved, _torch.tensor_version(tensor))
 
 
 def _state_tensors(module: torch.nn.Module) -> list[torch.Tensor]:
     """Buffers and tensor attributes that are not parameters, each once."""
     found: dict[int, torch.Tensor] = {}
     for sub in module.modules():
-        for value in [*sub._buffers.values(), *vars(sub).values()]:
+        for value in [*(b for _, b, _ in _torch.own_buffers(sub)), *vars(sub).values()]:
             if isinstance(value, torch.Tensor) and not isinstance(value, torch.nn.Parameter):
                 found.setdefault(id(value), value)
     return [t for t in found.values() if not t.is_inference()]

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import attrs
 import torch
 
+from compdebug import _torch
 from compdebug.accuracy import storage_span  # one definition, shared with the offload store
 
 ValueKind = Literal["tensor", "int", "float", "bool", "other"]
@@ -65,8 +66,8 @@ def concrete(value: Any) -> Any:
     kind = {torch.SymInt: int, torch.SymFloat: float, torch.SymBool: bool}.get(type(value))
     if kind is None:
         return value
-    node = value.node  # SymNode.has_hint()/hint: checked on torch 2.13 (CPU) and 2.11 (GPU)
-    return kind(node.hint if node.has_hint() else value)
+    hint = _torch.symbolic_hint(value)
+    return kind(value if hint is None else hint)
 
 
 def plain_tensor(t: torch.Tensor) -> bool:

@@ -16,8 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 import torch
 import torch.fx
-import torch.utils._pytree as pytree  # tree_leaves/tree_map: checked on torch 2.13 (CPU) and 2.11 (GPU)
 
+from compdebug import _torch
 from compdebug.minify.effects import Effect, static_effect
 from compdebug.minify.tensors import ValueMeta, fresh_copy, fresh_inputs
 
@@ -191,7 +191,7 @@ class _Recorder(torch.fx.Interpreter):
         for name in sorted({name for key in targets for name in self._by_storage.get(key, ())}):
             held = [ref() for ref, _ in self._put[name]]
             if any(t is not None and _storages([t]) & targets for t in held):  # the store holds it, not a copy
-                self._put_value(name, pytree.tree_map(fresh_copy, self.store.get(name)))
+                self._put_value(name, _torch.tree_map(fresh_copy, self.store.get(name)))
 
     def unchanged_values(self) -> list[str]:
         """Stored nodes whose stored value is still the one they made (no write nothing announced)."""
@@ -230,14 +230,11 @@ class _Groups:
 
 
 def _tensors_in(value: Any) -> list[torch.Tensor]:
-    return [x for x in pytree.tree_leaves(value) if isinstance(x, torch.Tensor)]
+    return [x for x in _torch.tree_leaves(value) if isinstance(x, torch.Tensor)]
 
 
 def _version(t: torch.Tensor) -> int | None:
-    try:
-        return t._version
-    except RuntimeError:  # inference tensors have no version counter
-        return None
+    return _torch.tensor_version(t)
 
 
 def _storages(tensors: Iterable[torch.Tensor]) -> set[tuple[str, int]]:

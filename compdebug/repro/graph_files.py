@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from compdebug import _torch
 from compdebug.errors import CheckpointError
 from compdebug.repro.module import render_module, state_tensors
 from compdebug.repro.tensors import load_tensors, save_tensors, set_module_tensors
@@ -126,5 +127,5 @@ def _restore_names(gm: torch.fx.GraphModule, names: list[str] | None) -> None:
         return
     for node, name in zip(nodes, names):
         if node.op not in ("placeholder", "output") and node.name != name:
-            node._rename(name)  # FX's own renaming (keeps the graph's namespace right); torch 2.11-2.13
+            _torch.rename_node(node, name)
     gm.recompile()

@@ -17,11 +17,10 @@ import attrs
 import torch
 import torch.fx
 
+from compdebug import _torch
 from compdebug.errors import ReproError
 from compdebug.repro.values import constant_tensor_expr, random_tensor_expr
 
-# Reads nn.Module's _buffers/_parameters/_non_persistent_buffers_set and FX's
-# Graph.graph_copy/python_code: checked on torch 2.13 (CPU) and 2.11 (CUDA).
 INDENT = "    "
 
 
@@ -146,14 +145,12 @@ class _Renderer:
 def _tensor_lines(owner: str, module: torch.nn.Module) -> list[str]:
     """Buffers, then parameters, then tensor constants held directly by `module`."""
     lines = []
-    for name, buffer in module._buffers.items():
-        if buffer is not None:
-            persistent = "" if name not in module._non_persistent_buffers_set else ", persistent=False"
-            lines.append(f"{owner}.register_buffer({name!r}, {constant_tensor_expr(buffer)}{persistent})")
-    for name, param in module._parameters.items():
-        if param is not None:
-            grad = "" if param.requires_grad else ", requires_grad=False"
-            lines.append(_set(owner, name, f"torch.nn.Parameter({random_tensor_expr(param, with_grad=False)}{grad})"))
+    for name, buffer, persistent in _torch.own_buffers(module):
+        flag = "" if persistent else ", persistent=False"
+        lines.append(f"{owner}.register_buffer({name!r}, {constant_tensor_expr(buffer)}{flag})")
+    for name, param in module.named_parameters(recurse=False):
+        grad = "" if param.requires_grad else ", requires_grad=False"
+        lines.append(_set(owner, name, f"torch.nn.Parameter({random_tensor_expr(param, with_grad=False)}{grad})"))
     for name, value in _constants(module):
         lines.append(_set(owner, name, constant_tensor_expr(value)))
     return lines
