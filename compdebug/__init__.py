@@ -26,6 +26,7 @@ from compdebug.minify import (
     RuntimeFailure,
 )
 from compdebug.capture import wrap_backend
+from compdebug.bisect import BisectResult, bisect
 from compdebug import backends as _backends  # registers the testing backends and the compile hook
 
 _backends.install()
@@ -33,6 +34,7 @@ _backends.install()
 __all__ = [
     "AccuracyError",
     "AccuracyFailure",
+    "BisectResult",
     "CompdebugError",
     "CompileFailure",
     "ExplainOutput",
@@ -42,6 +44,7 @@ __all__ = [
     "ReluCompileError",
     "RuntimeFailure",
     "TestingOnlyCompileError",
+    "bisect",
     "compile_callbacks",
     "config",
     "on_compile_end",

@@ -273,3 +273,75 @@ def graph_compile_reason(gm: torch.fx.GraphModule) -> Any:
 def rename_node(node: torch.fx.Node, name: str) -> None:
     """FX's own renaming (keeps the graph's namespace right)."""
     node._rename(name)
+
+
+# -- bisect -------------------------------------------------------------------
+# torch._inductor.compiler_bisector: Inductor, AOT Autograd's decomposition
+# tracing and the FX pass observer ask `CompilerBisector.disable_subsystem(backend,
+# subsystem, debug_info)` at each application of a pass, decomposition, lowering
+# or cudagraph wrapping, and `BACKENDS` lists the backends and subsystems in the
+# order CompilerBisector tries them. Checked on torch 2.13 (CPU) and 2.11 (CUDA):
+# the same names and call sites in both.
+def bisect_backends() -> list[tuple[str, list[tuple[str, tuple[str, str, Any] | None]]]]:
+    """torch's bisect plan, in its order: (backend, [(subsystem, config change or None), ...]).
+
+    A config change is (config name, field, value): CompilerBisector's
+    `ConfigChange`, a setting that counts as "disabling" the subsystem.
+    """
+    from torch._inductor.compiler_bisector import BACKENDS, ConfigChange
+
+    plan = []
+    for backend, subsystems in BACKENDS.items():
+        entries: list[tuple[str, tuple[str, str, Any] | None]] = []
+        for subsystem in subsystems:
+            change = None
+            if isinstance(subsystem, ConfigChange):
+                change = (subsystem.config_name, subsystem.config_field, subsystem.config_value)
+            entries.append((subsystem.name, change))
+        plan.append((backend, entries))
+    return plan
+
+
+# where a ConfigChange's setting lives: the backend it names reads it from this config module
+_BISECT_SETTINGS = {"inductor": "torch._inductor.config", "aot_eager_decomp_partition": "torch._functorch.config"}
+
+
+def bisect_setting_location(config_name: str) -> str:
+    """The config module a ConfigChange of `config_name` ("inductor", ...) sets, by its import name."""
+    return _BISECT_SETTINGS[config_name]
+
+
+def bisect_setting_value(config_name: str, field: str) -> Any:
+    import importlib
+
+    return getattr(importlib.import_module(_BISECT_SETTINGS[config_name]), field)
+
+
+def bisect_setting_patch(config_name: str, field: str, value: Any) -> Any:
+    """A context manager that sets the ConfigChange's field to `value` (torch's config.patch)."""
+    import importlib
+
+    return importlib.import_module(_BISECT_SETTINGS[config_name]).patch({field: value})
+
+
+@contextlib.contextmanager
+def bisect_hook(decide: Callable[[str, str, Callable[[], str] | None], bool]) -> Iterator[None]:
+    """Answer every `CompilerBisector.disable_subsystem` question with `decide(backend, subsystem, debug_info)`.
+
+    While it is active, `CompilerBisector.bisection_enabled` is set, which makes
+    Inductor's FX graph cache and AOTAutogradCache bypass (a cache hit would skip
+    the applications being counted).
+    """
+    from torch._inductor.compiler_bisector import CompilerBisector
+
+    saved = CompilerBisector.__dict__["disable_subsystem"], CompilerBisector.bisection_enabled
+
+    def disable_subsystem(cls: Any, backend: str, subsystem: str, debug_info: Callable[[], str] | None = None) -> bool:
+        return decide(backend, subsystem, debug_info)
+
+    CompilerBisector.disable_subsystem = classmethod(disable_subsystem)
+    CompilerBisector.bisection_enabled = True
+    try:
+        yield
+    finally:
+        CompilerBisector.disable_subsystem, CompilerBisector.bisection_enabled = saved
