@@ -123,6 +123,9 @@ class Settings:
     repro_accuracy: bool = _key(False, _bool(), "also treat a compiled-vs-eager mismatch as a failure (AccuracyError)")
     repro_dir: str | None = _key(None, _optional_str(), "where checkpoints and repro.py go; None = ./compdebug_repro/<fresh>")
     minify_on_failure: bool = _key(True, _bool(), "minify in-process right after capture; False = only checkpoint")
+    bisect: bool = _key(
+        False, _bool(), "capture bisects the compiler first and minifies with the cheapest backend that fails the same way"
+    )
     accuracy: AccuracyConfig = attrs.field(factory=AccuracyConfig)
     minifier: MinifierConfig = attrs.field(factory=MinifierConfig)
     inject: InjectConfig = attrs.field(factory=InjectConfig)

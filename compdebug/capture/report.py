@@ -17,6 +17,7 @@ import torch
 from compdebug._torch import plain_torch
 from compdebug.accuracy import check_accuracy
 from compdebug.backends.spec import BackendSpec
+from compdebug.bisect.capture import bisect_then_minify
 from compdebug.capture.checkpoint import new_repro_dir, writable_dir, write_checkpoint
 from compdebug.capture.signature import target_for
 from compdebug.config import config
@@ -32,6 +33,7 @@ CAPTURE_KEYS = (
     "repro_accuracy",
     "repro_dir",
     "minify_on_failure",
+    "bisect",
     "accuracy.fp64_reference",
     "accuracy.strict",
     "accuracy.tolerance",
@@ -121,10 +123,12 @@ def _minified_repro(
 ) -> pathlib.Path | None:
     """Minify in this process; on trouble keep the checkpoint and write an unminified repro."""
 
-    def save_best(best_gm: torch.fx.GraphModule, best_inputs: list[Any]) -> None:
-        write_checkpoint(directory / "best", best_gm, best_inputs, target, stage)
+    def save_best(best_gm: torch.fx.GraphModule, best_inputs: list[Any], best_target: ReproTarget = target) -> None:
+        write_checkpoint(directory / "best", best_gm, best_inputs, best_target, stage)
 
     try:
+        if config.bisect:
+            return bisect_then_minify(gm, inputs, failure, target, directory, on_progress=save_best)
         result = _minify(Minifier(gm, inputs, failure, save_dir=str(directory / "offload"), on_progress=save_best))
         return result.save(directory)
     except CompdebugError as problem:

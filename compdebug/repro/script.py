@@ -40,13 +40,19 @@ _NO_FAILURE = {
 
 
 def script_text(
-    gm: torch.fx.GraphModule, inputs: Sequence[Any], target: ReproTarget, *, random_inputs: bool
+    gm: torch.fx.GraphModule,
+    inputs: Sequence[Any],
+    target: ReproTarget,
+    *,
+    random_inputs: bool,
+    header_lines: Sequence[str] = (),
 ) -> str:
     """A standalone Python file that exits non-zero with the original error while the bug is present.
 
     With `random_inputs` the inputs are random tensors shaped like `inputs`;
     otherwise the script loads the real values (and the module's parameters,
     buffers and constants) from `repro_inputs.pt` beside it, which `save` writes.
+    `header_lines` are added to the comment at the top (a bisect report, say).
     """
     _check_target(target)
     source = render_module(gm)
@@ -59,7 +65,7 @@ def script_text(
     state_names = [] if random_inputs else [name for name, _ in state_tensors(gm)]
     standalone = target.backend is None or not target.backend.needs_compdebug
     helper_imports, helpers = _helpers(target, random_inputs, standalone)
-    preamble = [_header(target), _imports(source, target, random_inputs, standalone, helper_imports), _setup(target)]
+    preamble = [_header(target, header_lines), _imports(source, target, random_inputs, standalone, helper_imports), _setup(target)]
     sections = [
         "\n\n".join(preamble),
         *helpers,
@@ -77,14 +83,15 @@ def save(
     target: ReproTarget,
     *,
     random_inputs: bool,
+    header_lines: Sequence[str] = (),
 ) -> pathlib.Path:
     """Write `repro.py` (and `repro_inputs.pt` with the real values, unless `random_inputs`) into `directory`.
 
     Creates the directory if needed; each file is replaced atomically. Returns
-    the path of `repro.py`.
+    the path of `repro.py`. `header_lines`: as for `script_text`.
     """
     directory = pathlib.Path(directory)
-    text = script_text(gm, inputs, target, random_inputs=random_inputs)  # refuse before writing anything
+    text = script_text(gm, inputs, target, random_inputs=random_inputs, header_lines=header_lines)  # refuse first
     try:
         directory.mkdir(parents=True, exist_ok=True)
         values_path = directory / TENSORS_FILE
@@ -112,7 +119,7 @@ def _check_target(target: ReproTarget) -> None:
         raise ReproError(f"a {target.kind!r} repro needs the failing backend; the ReproTarget has none")
 
 
-def _header(target: ReproTarget) -> str:
+def _header(target: ReproTarget, extra: Sequence[str] = ()) -> str:
     if target.kind == "predicate":
         what = f"the predicate {target.predicate_path} returns True for this graph."
     else:
@@ -129,6 +136,7 @@ def _header(target: ReproTarget) -> str:
         first = target.error_message.strip().splitlines()[0] if target.error_message.strip() else ""
         lines.append(f"# Original error: {target.error_type}: {first[:160]}")
     lines.append("# Run: python repro.py (exits non-zero while the failure reproduces; prints 'No failure' once fixed)")
+    lines += [f"# {line}" for line in extra]
     return "\n".join(lines)
 
 
