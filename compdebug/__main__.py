@@ -4,6 +4,7 @@
     python -m compdebug minify CHECKPOINT_DIR [--isolate] [--max-queries N] [--offload-to-disk]
                                               [--query-timeout S] [--flaky majority] [--import MODULE]
     python -m compdebug run CHECKPOINT_DIR [--query-timeout S] [--import MODULE]
+    python -m compdebug bisect CHECKPOINT_DIR [--import MODULE]
 """
 
 from __future__ import annotations
@@ -101,6 +102,25 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("checkpoint", type=pathlib.Path, metavar="CHECKPOINT_DIR", help=_CHECKPOINT_HELP)
     _common_arguments(run)
     run.set_defaults(command=_run)
+
+    bisect = commands.add_parser(
+        "bisect",
+        help="find which backend, subsystem and op of torch.compile break a saved checkpoint",
+        description=_wrap(
+            "Bisect the compiler on the failure saved in CHECKPOINT_DIR (its newest readable checkpoint), in this "
+            "process: the first backend of eager, aot_eager, aot_eager_decomp_partition, "
+            "aot_eager_decomp_partition_crossref, inductor that fails the same way, then the subsystem within it "
+            "(decomposition, lowerings, post_grad_passes, a config change, ...) and the application that first "
+            "breaks it, named as torch's CompilerBisector names them. Prints the report and records it in the "
+            "checkpoint's meta.json under \"bisect\". Exit status: 0 when it answered, 2 on a usage error (a "
+            "damaged checkpoint, a graph that no longer fails, a crash or hang, which cannot be bisected in-process)."
+        ),
+        epilog="example:\n  python -m compdebug bisect compdebug_repro/20250101-120000-ab12cd",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bisect.add_argument("checkpoint", type=pathlib.Path, metavar="CHECKPOINT_DIR", help=_CHECKPOINT_HELP)
+    _import_argument(bisect)
+    bisect.set_defaults(command=_bisect)
     return parser
 
 
@@ -166,6 +186,10 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="a query that runs longer than S seconds counts as a 'timeout' failure",
     )
+    _import_argument(parser)
+
+
+def _import_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--import",
         dest="imports",
@@ -225,6 +249,27 @@ def _run(args: argparse.Namespace) -> int:
     still_fails, detail = rerun_checkpoint(args.checkpoint, query_timeout=args.query_timeout)
     print(f"compdebug: {'still fails the same way' if still_fails else 'no longer fails the same way'}: {detail}")
     return 1 if still_fails else 0
+
+
+def _bisect(args: argparse.Namespace) -> int:
+    from compdebug.bisect import bisect
+    from compdebug.bisect.capture import record_bisect
+    from compdebug.capture.resume import capture_root, newest_checkpoint, oracle_for
+    from compdebug.errors import BadInputError
+    from compdebug.minify.isolate import HARD_STAGES
+
+    _import_modules(args.imports)
+    checkpoint = newest_checkpoint(capture_root(args.checkpoint))
+    if checkpoint.target.kind in HARD_STAGES:
+        raise BadInputError(
+            f"the checkpoint in {checkpoint.directory} records a {checkpoint.target.kind} "
+            f"({checkpoint.target.error_type}): bisect compiles in this process, which that would take down. "
+            "Minify it first (python -m compdebug minify DIR, which isolates crashes), then bisect the repro."
+        )
+    result = bisect(checkpoint.graph_module, checkpoint.inputs, oracle_for(checkpoint.target))
+    record_bisect(checkpoint.directory, result)
+    print(f"{result}\n  (graph: {checkpoint.directory}; recorded in its meta.json)")
+    return 0
 
 
 if __name__ == "__main__":
