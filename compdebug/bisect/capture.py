@@ -61,34 +61,46 @@ def bisect_then_minify(
     cheap = _cheaper_failure(failure, found)
     result = None
     if cheap is not None:
-        result = _minify(gm, inputs, cheap, directory, on_progress)
-        if not _confirmed(failure, result, signature):
-            log.warning(
-                "the graph minified with %s does not fail the same way with %s; minifying again with %s",
-                cheap.describe(), failure.describe(), failure.describe(),
-            )
-            result = None
-        else:
-            # its own target names the cheaper backend; the repro must fail as the capture did
-            result = attrs.evolve(result, target=target, random_inputs=False)
-            if on_progress is not None:
-                on_progress(result.graph_module, result.inputs, target)
+        result = _minify_cheaply(gm, inputs, cheap, failure, signature, target, directory, on_progress)
     if result is None:
-        result = _minify(gm, inputs, failure, directory, on_progress)
-    lines = header_lines(found, cheap)
+        cheap, result = None, _minify(gm, inputs, failure, directory, on_progress)
     return save_repro(
         directory, result.graph_module, result.inputs, result.target,
-        random_inputs=result.random_inputs, header_lines=lines,
+        random_inputs=result.random_inputs, header_lines=header_lines(found, cheap),
     )
+
+
+def _minify_cheaply(
+    gm: torch.fx.GraphModule,
+    inputs: list[Any],
+    cheap: Oracle,
+    failure: Oracle,
+    signature: Signature | None,
+    target: ReproTarget,
+    directory: pathlib.Path,
+    on_progress: OnProgress | None,
+) -> MinifyResult | None:
+    """Minify with `cheap`; the result if `failure` (the original backend) still fails the same way on it."""
+    result = _minify(gm, inputs, cheap, directory, on_progress)
+    if not _confirmed(failure, result, signature):
+        log.warning(
+            "the graph minified with %s does not fail the same way with %s; minifying again with the latter",
+            cheap.describe(), failure.describe(),
+        )
+        return None
+    # the result's own target names the cheaper backend; the repro must fail as the capture did
+    # (with saved inputs: only the cheaper backend was seen failing on random ones)
+    result = attrs.evolve(result, target=target, random_inputs=False)
+    if on_progress is not None:
+        on_progress(result.graph_module, result.inputs, target)
+    return result
 
 
 def header_lines(found: BisectResult | None, cheap: Oracle | None) -> list[str]:
     """The lines repro.py's header gets: the bisect answer, and how the graph was minified."""
     if found is None:
         return []
-    lines = [f"Bisect (compdebug.bisect, named as torch's CompilerBisector): {found.summary()}"]
-    if found.backend is not None and found.applications is not None:
-        lines.append(f"  ({found.subsystem}: application {found.application} of {found.applications} first fails)")
+    lines = [f"Bisect (compdebug.bisect, named as torch's CompilerBisector names them): {found.summary()}"]
     if cheap is not None:
         lines.append(f"Minified with {cheap.describe()}, then confirmed with the backend below")
     return lines

@@ -123,7 +123,7 @@ def swapped_backend(oracle: Oracle, backend: str) -> Oracle:
 
 
 def describe_plan(plan: Plan) -> str:
-    parts = [plan.backend]
+    parts = [plan.backend or "the failure's own backend"]
     if plan.off:
         parts.append("off: " + ", ".join(sorted(plan.off)))
     if plan.limit is not None:

@@ -58,17 +58,17 @@ class BisectResult:
         if self.subsystem is not None:
             parts.append(self.subsystem)
         if self.application is not None:
-            parts.append(f"application {self.application}")
+            parts.append(f"application {self.application} of {self.applications}")
         text = " / ".join(parts)
         return f"{text}: {self.detail}" if self.detail is not None else text
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe fields."""
-        return attrs.asdict(self, retain_collection_types=False)
+        return attrs.asdict(self)
 
     def _subsystem_text(self) -> str:
         if self.subsystem is None:
-            return "none identified (switching off each of its subsystems leaves the failure)"
+            return "none identified (the failure stays whichever of its subsystems is switched off, if it has any)"
         if self.application is None:
             return self.subsystem
         return f"{self.subsystem}, application {self.application} of {self.applications}"
