@@ -48,6 +48,7 @@ class Prober:
         self.subsystems = subsystems
         self.signature = signature
         self.queries = 0
+        self.steps: list[str] = []  # one line per query: the plan, what was seen, how long it took
         self._seen: dict[Plan, Signature | None] = {}
         # backend -> subsystem -> what each application applied, in order (None where torch says nothing)
         self._applied: dict[str, dict[str, list[str | None]]] = {}
@@ -82,10 +83,9 @@ class Prober:
         self._seen[plan] = observed
         if plan.is_full:
             self._applied[plan.backend] = dict(applied)
-        log.info(
-            "bisect query %d: %s: %s (%.1f s)", self.queries, describe_plan(plan),
-            "no failure" if observed is None else observed.describe(), time.monotonic() - started,
-        )
+        outcome = "no failure" if observed is None else observed.describe()[:120]
+        self.steps.append(f"{describe_plan(plan)}: {outcome} ({time.monotonic() - started:.1f} s)")
+        log.info("bisect query %d: %s", self.queries, self.steps[-1])
         return observed
 
     def for_backend(self, backend: str | None) -> Oracle:

@@ -33,11 +33,12 @@ class BisectResult:
     failure: str = ""  # how the graph fails
     passed: tuple[str, ...] = ()  # backends tried before `backend` that do not fail this way
     original_backend: str | None = None  # the backend the failure names
+    steps: tuple[str, ...] = ()  # each query: what was switched off, what was seen, how long it took
 
     def __str__(self) -> str:
         lines = [f"compdebug bisect: the graph fails {self.failure}".rstrip()]
         if self.passed:
-            lines.append(f"  no failure with: {', '.join(self.passed)}")
+            lines.append(f"  not failing this way: {', '.join(self.passed)}")
         if self.backend is None:
             lines.append(
                 f"  no backend of torch's bisect list fails this way: the failure is in {self.original_backend} itself"
@@ -47,7 +48,8 @@ class BisectResult:
             lines.append(f"  subsystem: {self._subsystem_text()}")
             if self.detail is not None:
                 lines.append(f"  at fault: {self.detail}")
-        lines.append(f"  {self.queries} queries, {self.seconds:.1f} s")
+        lines.append(f"  {self.queries} queries, {self.seconds:.1f} s:")
+        lines += [f"    {i}. {step}" for i, step in enumerate(self.steps, start=1)]
         return "\n".join(lines)
 
     def summary(self) -> str:

@@ -3,8 +3,9 @@
 torch's CompilerBisector re-runs the whole program for each step and tries
 subsystems one at a time. Here every step compiles the one captured graph in
 this process (`Prober`), the subsystems are group-tested (switch off a prefix
-of the list, halve), and the applications of the guilty one are bisected on
-how many of them are made, counted in the query that found the backend.
+of the list, split by weight), and the applications of the guilty one are
+bisected on how many of them are made, counted in the query that found the
+backend, trying first where each kind of op is first applied.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def search(
         found = {"subsystem": None, "application": None, "detail": None, **found}
         answer = BisectResult(
             backend=backend, queries=prober.queries, seconds=time.monotonic() - started,
-            failure=prober.signature.describe(), passed=tuple(passed),
+            failure=prober.signature.describe(), passed=tuple(passed), steps=tuple(prober.steps),
             original_backend=oracle.backend.label, **found,  # type: ignore[attr-defined]
         )
         return answer, prober.signature
@@ -78,13 +79,7 @@ def search(
         if seen is not None:
             log.warning("bisect: %s fails differently (%s); not the failure bisected", name, seen.describe())
     if original in names:
-        seen = prober.observe(Plan(original))
-        raise GraphDoesNotFailError(
-            f"the graph given to bisect does not fail with {oracle.describe()}: "
-            f"{'it ran without failing' if seen is None else 'it failed differently: ' + seen.describe()}. "
-            "Pass the graph, inputs and bug settings of the failing run; a failure that comes and goes cannot "
-            "be bisected."
-        )
+        raise _does_not_fail(oracle, prober.observe(Plan(original)))
     return result(None, passed)
 
 
@@ -103,12 +98,17 @@ def _establish(prober: Prober, backend: str | None) -> None:
     """Compile with the original backend once: its failure is the one to look for."""
     observed = prober.observe(Plan(backend))
     if observed is None or (prober.signature is not None and observed != prober.signature):
-        raise GraphDoesNotFailError(
-            f"the graph given to bisect does not fail with {prober.oracle.describe()}: "
-            f"{'it ran without failing' if observed is None else 'it failed differently: ' + observed.describe()}. "
-            "Pass the graph, inputs and bug settings of the failing run."
-        )
+        raise _does_not_fail(prober.oracle, observed)
     prober.signature = observed
+
+
+def _does_not_fail(oracle: Oracle, seen: Signature | None) -> GraphDoesNotFailError:
+    return GraphDoesNotFailError(
+        f"the graph given to bisect does not fail with {oracle.describe()}: "
+        f"{'it ran without failing' if seen is None else 'it failed differently: ' + seen.describe()}. "
+        "Pass the graph, inputs and bug settings of the failing run; a failure that comes and goes cannot "
+        "be bisected."
+    )
 
 
 def _guilty_subsystem(prober: Prober, backend: str, subsystems: list[Subsystem]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import torch
 
 import compdebug
 from compdebug import _torch
+from compdebug.backends.spec import resolve_backend
 from compdebug.bisect.search import first_failing, first_of_kind, first_true
 from compdebug.errors import BadInputError, GraphDoesNotFailError
 from tests.bisect.programs import PROGRAMS, captured, our_bisect, torch_bisect
@@ -145,6 +146,6 @@ def test_cudagraphs_at_fault_on_the_gpu(monkeypatch):
 
     monkeypatch.setattr(compile_fx, "cudagraphify", wrong_cudagraphify)
     gm, inputs = captured(lambda x: (x.sin() + 1) * 2, [torch.randn(64, device="cuda")])
-    spec = attrs.evolve(compdebug.CompileFailure("inductor").backend, inductor_settings={"triton.cudagraphs": True})
+    spec = attrs.evolve(resolve_backend("inductor"), inductor_settings={"triton.cudagraphs": True})
     result = compdebug.bisect(gm, inputs, compdebug.AccuracyFailure(spec))
     assert (result.backend, result.subsystem, result.application) == ("inductor", "cudagraphs", 1)

@@ -72,7 +72,7 @@ def test_the_cli_bisects_a_capture_folder_and_records_the_answer(tmp_path, capsy
     capture(PROGRAMS["aot_eager"], tmp_path, repro_accuracy=True, minify_on_failure=False)
     assert main(["bisect", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "first failing backend: aot_eager" in out and "no failure with: eager" in out
+    assert "first failing backend: aot_eager" in out and "not failing this way: eager" in out
     meta = json.loads((tmp_path / "checkpoint" / "meta.json").read_text())
     assert meta["bisect"]["backend"] == "aot_eager"
 
