@@ -280,8 +280,9 @@ def rename_node(node: torch.fx.Node, name: str) -> None:
 # tracing and the FX pass observer ask `CompilerBisector.disable_subsystem(backend,
 # subsystem, debug_info)` at each application of a pass, decomposition, lowering
 # or cudagraph wrapping, and `BACKENDS` lists the backends and subsystems in the
-# order CompilerBisector tries them. Checked on torch 2.13 (CPU) and 2.11 (CUDA):
-# the same names and call sites in both.
+# order CompilerBisector tries them. Run on torch 2.13 (CPU); the 2.11 sources
+# (its wheel) have the same BACKENDS, ConfigChange, disable_subsystem signature,
+# call sites and `bisection_enabled` cache bypass.
 def bisect_backends() -> list[tuple[str, list[tuple[str, tuple[str, str, Any] | None]]]]:
     """torch's bisect plan, in its order: (backend, [(subsystem, config change or None), ...]).
 

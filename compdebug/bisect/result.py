@@ -34,6 +34,7 @@ class BisectResult:
     passed: tuple[str, ...] = ()  # backends tried before `backend` that do not fail this way
     original_backend: str | None = None  # the backend the failure names
     steps: tuple[str, ...] = ()  # each query: what was switched off, what was seen, how long it took
+    candidates: tuple[str, ...] = ()  # the subsystems of `backend` asked about (applied at all, or settings)
 
     def __str__(self) -> str:
         lines = [f"compdebug bisect: the graph fails {self.failure}".rstrip()]
@@ -69,8 +70,10 @@ class BisectResult:
         return attrs.asdict(self)
 
     def _subsystem_text(self) -> str:
+        if self.subsystem is None and not self.candidates:
+            return f"none to bisect (torch's bisect list has no subsystem of {self.backend} that this graph uses)"
         if self.subsystem is None:
-            return "none identified (the failure stays whichever of its subsystems is switched off, if it has any)"
+            return f"none identified: the failure stays whichever of {', '.join(self.candidates)} is switched off"
         if self.application is None:
             return self.subsystem
         return f"{self.subsystem}, application {self.application} of {self.applications}"

@@ -112,7 +112,8 @@ def _does_not_fail(oracle: Oracle, seen: Signature | None) -> GraphDoesNotFailEr
 
 
 def _guilty_subsystem(prober: Prober, backend: str, subsystems: list[Subsystem]) -> dict[str, Any]:
-    """subsystem, application, detail (and applications) of the first subsystem whose switching off helps.
+    """subsystem, application, detail, applications of the first subsystem whose switching off helps,
+    and the candidates asked about.
 
     The candidates are the settings that change something and the subsystems
     that were applied at all. Switching off a prefix of them at a time, a
@@ -127,8 +128,9 @@ def _guilty_subsystem(prober: Prober, backend: str, subsystems: list[Subsystem])
         s for s in subsystems
         if (s.setting_changes_something() if s.is_setting else prober.applications(backend, s.name))
     ]
+    asked = {"candidates": tuple(s.name for s in candidates)}
     if not candidates:
-        return {}
+        return asked
     weights = [1 if s.is_setting else len(prober.applications(backend, s.name)) for s in candidates]
 
     def helps(j: int) -> bool:  # switching off candidates[0..j] makes the failure go
@@ -136,17 +138,17 @@ def _guilty_subsystem(prober: Prober, backend: str, subsystems: list[Subsystem])
 
     first, seen = first_true(helps, weights)
     if first is None:
-        return {}
+        return asked
     found = _confirmed(prober, backend, candidates[first], known_to_help=seen and first == 0)
     if found is not None:
-        return found
+        return {**asked, **found}
     log.info("bisect: switching off %s alone does not help; trying each subsystem alone", candidates[first].name)
     for subsystem in candidates:
         if not prober.fails(Plan(backend, off=frozenset({subsystem.name}))):
             found = _confirmed(prober, backend, subsystem, known_to_help=True)
             if found is not None:
-                return found
-    return {}
+                return {**asked, **found}
+    return asked
 
 
 def first_true(test: Callable[[int], bool], weights: Sequence[int]) -> tuple[int | None, bool]:
