@@ -14,8 +14,11 @@ Each tool runs in a child process of its own with an empty Inductor cache, one
 after the other (torch first in odd rounds, compdebug first in even ones). Mode "warm": the failing program
 ran once before the bisect starts (as it has when a user reaches for a bisector:
 Inductor's kernel cache holds what that run compiled); "cold": nothing was
-compiled before. Only the bisect itself is timed. Writes DIR/bisect-<device>.json
-and .md.
+compiled before. Only the bisect itself is timed, in wall seconds and in CPU
+seconds (the process and the g++ runs it waited for; Inductor compiles in the
+process, TORCHINDUCTOR_COMPILE_THREADS=1, so none escape the count): on a shared
+machine wall time moves with the load of others, CPU time much less. Writes
+DIR/bisect-<device>.json and .md.
 """
 
 from __future__ import annotations
@@ -77,6 +80,14 @@ def warm_up_imports(device: str) -> None:
     torch._dynamo.reset()
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (g++ runs: TORCHINDUCTOR_COMPILE_THREADS=1)."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def run_torch(model: Any, inputs: tuple[Any, ...], device: str, warm: bool) -> dict[str, Any]:
     import torch
     import torch._inductor.config as inductor_config
@@ -97,9 +108,9 @@ def run_torch(model: Any, inputs: tuple[Any, ...], device: str, warm: bool) -> d
     if warm:
         program_passes()  # the failing run the user saw
         runs = 0
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     found = CompilerBisector.do_bisect(program_passes)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     return {
         "backend": found.backend if found else None,
         "subsystem": found.subsystem if found else None,
@@ -107,6 +118,7 @@ def run_torch(model: Any, inputs: tuple[Any, ...], device: str, warm: bool) -> d
         "detail": found.debug_info if found else None,
         "queries": runs,
         "seconds": seconds,
+        "cpu_seconds": cpu,
     }
 
 
@@ -133,7 +145,9 @@ def run_compdebug(model: Any, inputs: tuple[Any, ...], device: str, warm: bool) 
     gm, example_inputs = graphs[0]
     with compdebug.config.patch({"inject.ops": {"relu": "accuracy"}, "inject.stage": "codegen"}):
         failure = compdebug.AccuracyFailure("inductor")  # the spec records the codegen bug knob
+    cpu = cpu_seconds()
     result = compdebug.bisect(gm, example_inputs, failure)
+    cpu = cpu_seconds() - cpu
     return {
         "backend": result.backend,
         "subsystem": result.subsystem,
@@ -141,6 +155,7 @@ def run_compdebug(model: Any, inputs: tuple[Any, ...], device: str, warm: bool) 
         "detail": result.detail,
         "queries": result.queries,
         "seconds": result.seconds,
+        "cpu_seconds": cpu,
         "nodes": len(gm.graph.nodes),
         "steps": list(result.steps),
     }
@@ -162,8 +177,8 @@ def one_run(tool: str, args: argparse.Namespace, mode: str) -> dict[str, Any]:
     cache = tempfile.mkdtemp(prefix=f"cdbisect_{tool}_")
     try:
         flags = ["--child", tool, "--mode", mode, "--model", args.model, "--device", args.device]
-        return run_json_child("benchmarks.bisect", flags, timeout=args.timeout,
-                              env={"TORCHINDUCTOR_CACHE_DIR": cache, "PYTHONPATH": ROOT})
+        env = {"TORCHINDUCTOR_CACHE_DIR": cache, "PYTHONPATH": ROOT, "TORCHINDUCTOR_COMPILE_THREADS": "1"}
+        return run_json_child("benchmarks.bisect", flags, timeout=args.timeout, env=env)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
 
@@ -179,12 +194,17 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         if not pairs:
             continue
         ratios = [pair["compdebug"]["seconds"] / pair["torch"]["seconds"] for pair in pairs]
+        cpu_ratios = [pair["compdebug"]["cpu_seconds"] / pair["torch"]["cpu_seconds"] for pair in pairs]
         summary[mode] = {
             "rounds": len(pairs),
             "torch_seconds": statistics.median(pair["torch"]["seconds"] for pair in pairs),
             "compdebug_seconds": statistics.median(pair["compdebug"]["seconds"] for pair in pairs),
             "time_ratio_median": statistics.median(ratios),
             "time_ratio_worst": max(ratios),
+            "torch_cpu_seconds": statistics.median(pair["torch"]["cpu_seconds"] for pair in pairs),
+            "compdebug_cpu_seconds": statistics.median(pair["compdebug"]["cpu_seconds"] for pair in pairs),
+            "cpu_ratio_median": statistics.median(cpu_ratios),
+            "cpu_ratio_worst": max(cpu_ratios),
             "torch_queries": pairs[0]["torch"]["queries"],
             "compdebug_queries": pairs[0]["compdebug"]["queries"],
             "same_answer": all(pair["same_answer"] for pair in pairs),
@@ -199,25 +219,28 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"torch {machine['torch']}, {machine['cpus']} CPUs, load average at start {machine.get('load_average')}",
         "",
-        "| mode | round | tool | backend | subsystem | application | detail | queries | seconds |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| mode | round | tool | backend | subsystem | application | detail | queries | seconds | CPU seconds |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for run in result["runs"]:
         for tool in TOOLS:
             r = run[tool]
             if "error" in r:
-                lines.append(f"| {run['mode']} | {run['round']} | {tool} | error: {r['error'][:80]} | | | | | |")
+                lines.append(f"| {run['mode']} | {run['round']} | {tool} | error: {r['error'][:80]} | | | | | | |")
                 continue
             lines.append(
                 f"| {run['mode']} | {run['round']} | {tool} | {r['backend']} | {r['subsystem']} | {r['application']} "
-                f"| {r['detail']} | {r['queries']} | {r['seconds']:.1f} |"
+                f"| {r['detail']} | {r['queries']} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} |"
             )
-    lines += ["", "| mode | torch s (median) | compdebug s (median) | time ratio (median, worst) | same answer |",
-              "| --- | --- | --- | --- | --- |"]
+    lines += ["", "| mode | rounds | torch s | compdebug s | time ratio (median, worst) | torch CPU s | compdebug CPU s "
+              "| CPU ratio (median, worst) | queries (torch, compdebug) | same answer |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for mode, s in result["summary"].items():
         lines.append(
-            f"| {mode} | {s['torch_seconds']:.1f} | {s['compdebug_seconds']:.1f} | "
-            f"{s['time_ratio_median']:.2f}, {s['time_ratio_worst']:.2f} | {s['same_answer']} |"
+            f"| {mode} | {s['rounds']} | {s['torch_seconds']:.1f} | {s['compdebug_seconds']:.1f} | "
+            f"{s['time_ratio_median']:.2f}, {s['time_ratio_worst']:.2f} | {s['torch_cpu_seconds']:.1f} | "
+            f"{s['compdebug_cpu_seconds']:.1f} | {s['cpu_ratio_median']:.2f}, {s['cpu_ratio_worst']:.2f} | "
+            f"{s['torch_queries']}, {s['compdebug_queries']} | {s['same_answer']} |"
         )
     return "\n".join(lines) + "\n"
 

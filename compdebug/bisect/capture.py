@@ -81,7 +81,11 @@ def _minify_cheaply(
     on_progress: OnProgress | None,
 ) -> MinifyResult | None:
     """Minify with `cheap`; the result if `failure` (the original backend) still fails the same way on it."""
-    result = _minify(gm, inputs, cheap, directory, on_progress)
+    try:
+        result = _minify(gm, inputs, cheap, directory, on_progress)
+    except CompdebugError as problem:
+        log.warning("could not minify with %s (%s); minifying with %s", cheap.describe(), problem, failure.describe())
+        return None
     if not _confirmed(failure, result, signature):
         log.warning(
             "the graph minified with %s does not fail the same way with %s; minifying again with the latter",
@@ -127,6 +131,9 @@ def _bisect_or_none(
         found, signature = search(gm, inputs, failure, signature=known)
     except CompdebugError as problem:
         log.warning("could not bisect the captured failure (%s); minifying with %s", problem, failure.describe())
+        return None, None
+    except KeyboardInterrupt:  # Ctrl-C skips the bisect, not the repro
+        log.warning("bisect interrupted; minifying with %s", failure.describe())
         return None, None
     log.warning("%s", found)
     return found, signature
