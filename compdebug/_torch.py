@@ -46,6 +46,14 @@ def aten_name(target: Any) -> tuple[str, str] | None:
     return None
 
 
+def decomposed_from(node: torch.fx.Node) -> tuple[str, str] | None:
+    """(namespace, name) of the op whose decomposition made `node` (AOT Autograd's graphs), else None.
+
+    make_fx records it in `node.meta["original_aten"]` (the op itself where nothing was decomposed).
+    """
+    return aten_name(node.meta.get("original_aten"))
+
+
 def op_schema(target: Any) -> Any:
     """The schema (torch._C.FunctionSchema) of an OpOverload."""
     return target._schema

@@ -16,6 +16,7 @@ import torch
 
 from compdebug.backends.match import check_op_name, is_inplace, is_overload, matches
 from compdebug.backends.runtime_op import INJECTED_RUNTIME_ERROR
+from compdebug.backends.unmatched import note_graph
 from compdebug.errors import CompdebugError, ReluCompileError, TestingOnlyCompileError
 
 log = logging.getLogger("compdebug.backends.inject")
@@ -47,7 +48,7 @@ def compile_injected(
     if not ops and wrap_inner is None:
         return fn(gm, example_inputs)
     if stage == "dynamo" and ops:
-        gm = injected(gm, ops)
+        gm = injected(gm, ops, "Dynamo")
     if stage == "aot" or wrap_inner is not None:
         from compdebug.backends.aot import compile_after_aot
 
@@ -77,13 +78,25 @@ def injecting(compiler: CompilerFn, ops: Mapping[str, str]) -> CompilerFn:
 
     @functools.wraps(compiler)
     def compile_with_bugs(gm: torch.fx.GraphModule, example_inputs: list[Any], *args: Any, **kwargs: Any) -> Any:
-        return compiler(injected(gm, ops), example_inputs, *args, **kwargs)
+        return compiler(injected(gm, ops, _aot_graph_kind(gm, kwargs)), example_inputs, *args, **kwargs)
 
     return compile_with_bugs
 
 
-def injected(gm: torch.fx.GraphModule, ops: Mapping[str, str]) -> torch.fx.GraphModule:
-    """A copy of `gm` with the bugs of `ops` planted; raises at once for a compile error."""
+def _aot_graph_kind(gm: torch.fx.GraphModule, kwargs: Mapping[str, Any]) -> str:
+    """"backward" for a backward graph (Inductor says so; AOT Autograd names its inputs tangents_N), else "forward"."""
+    if kwargs.get("is_backward") or any(str(node.target).startswith("tangents") for node in gm.graph.find_nodes(op="placeholder")):
+        return "backward"
+    return "forward"
+
+
+def injected(gm: torch.fx.GraphModule, ops: Mapping[str, str], kind: str = "Dynamo") -> torch.fx.GraphModule:
+    """A copy of `gm` with the bugs of `ops` planted; raises at once for a compile error.
+
+    `kind` ("Dynamo", "forward", "backward") says what graph it is, for the
+    warning about injected ops that no graph held.
+    """
+    note_graph(gm, kind)
     raise_compile_errors(gm, ops)
     planted = {op: kind for op, kind in ops.items() if kind != "compile_error"}
     if not planted:
