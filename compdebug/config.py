@@ -179,12 +179,6 @@ class Config:
     def keys(self) -> list[str]:
         return [key for key, _, _ in _leaves(self._settings)]
 
-    def get(self, key: str) -> Any:
-        for name, field, owner in _leaves(self._settings):
-            if name == key:
-                return getattr(owner, field.name)
-        raise ConfigError(_unknown_key_message(key, self.keys()))
-
     def to_dict(self) -> dict[str, Any]:
         """Every key (dotted) with its current value; values are plain Python data."""
         return {key: _copy(getattr(owner, field.name)) for key, field, owner in _leaves(self._settings)}

@@ -16,15 +16,13 @@ import torch
 
 from compdebug.backends.match import check_op_name, is_inplace, is_overload, matches
 from compdebug.backends.runtime_op import INJECTED_RUNTIME_ERROR
+from compdebug.backends.spec import CompilerFn, InnerWrapper
 from compdebug.backends.unmatched import note_graph
+from compdebug.config import INJECT_KINDS
 from compdebug.errors import CompdebugError, ReluCompileError, TestingOnlyCompileError
 
 log = logging.getLogger("compdebug.backends.inject")
 
-CompilerFn = Callable[..., Any]
-InnerWrapper = Callable[[CompilerFn], CompilerFn]
-
-KINDS = ("compile_error", "runtime_error", "accuracy")
 STAGES = ("dynamo", "aot")  # "codegen" lives in inductor's config, see spec.inductor_bug_settings
 
 
@@ -52,9 +50,13 @@ def compile_injected(
     if stage == "aot" or wrap_inner is not None:
         from compdebug.backends.aot import compile_after_aot
 
-        wrap = wrap_inner or _unwrapped
         aot_ops = ops if stage == "aot" else {}
-        return compile_after_aot(fn, gm, example_inputs, lambda inner: wrap(injecting(inner, aot_ops)))
+
+        def wrap(inner: CompilerFn) -> CompilerFn:
+            planting = injecting(inner, aot_ops)
+            return planting if wrap_inner is None else wrap_inner(planting)
+
+        return compile_after_aot(fn, gm, example_inputs, wrap)
     return fn(gm, example_inputs)
 
 
@@ -67,8 +69,8 @@ def check_injection(ops: Mapping[str, str], stage: str) -> None:
         )
     for op, kind in ops.items():
         check_op_name(op)
-        if kind not in KINDS:
-            raise CompdebugError(f"unknown injected bug kind {kind!r} for {op!r}: use one of {KINDS}")
+        if kind not in INJECT_KINDS:
+            raise CompdebugError(f"unknown injected bug kind {kind!r} for {op!r}: use one of {INJECT_KINDS}")
 
 
 def injecting(compiler: CompilerFn, ops: Mapping[str, str]) -> CompilerFn:
@@ -195,8 +197,3 @@ def copy_graph_module(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
         if hasattr(old, "_dynamo_source"):
             new._dynamo_source = old._dynamo_source  # type: ignore[attr-defined]
     return result
-
-
-def _unwrapped(compiler: CompilerFn) -> CompilerFn:
-    return compiler
-

@@ -2,8 +2,9 @@
 
 A checkpoint folder holds `graph.py` (the graph as Python source, like any
 repro script), `inputs.pt` and `state.pt` (inputs and module state, loaded with
-`weights_only=True`) and `meta.json` (how it failed, with what, where).
-`write_graph`/`read_graph` are the graph files alone (isolated queries use them too).
+`weights_only=True`) and `meta.json` (how it failed, with what, where). The
+graph files themselves are written and read by `compdebug.repro.graph_files`
+(`write_graph`/`read_graph`, which isolated queries use too).
 """
 
 from __future__ import annotations
