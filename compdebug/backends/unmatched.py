@@ -69,7 +69,7 @@ def watch_injection(changes: Mapping[str, Any]) -> Iterator[None]:
     finally:
         _watches.remove(watch)
         for op in watch.unmatched():
-            _report(unmatched_message(watch, op, ended_by))
+            _report(unmatched_message(watch, op, ended_by), keep=ended_by)
 
 
 def note_graph(gm: torch.fx.GraphModule, kind: str) -> None:
@@ -98,7 +98,7 @@ def unmatched_message(watch: _Watch, op: str, ended_by: BaseException | None = N
     """
     head = f"compdebug: inject.ops names {op!r} ({watch.ops[op]} at stage {watch.stage!r}), but "
     if watch.graphs == 0 and ended_by is not None:
-        return head + f"no graph was compiled into before the patch ended with {type(ended_by).__name__}."
+        return head + f"no graph was compiled before the patch ended with {type(ended_by).__name__}, so no bug was planted."
     if watch.graphs == 0:
         return head + (
             "no graph was compiled while the patch was active, so no bug was planted. Code compiled "
@@ -147,9 +147,14 @@ def _shares_words(a: str, b: str) -> bool:
     return any(long[i : i + len(short)] == short for i in range(len(long) - len(short) + 1))
 
 
-def _report(message: str) -> None:
+def _report(message: str, keep: BaseException | None = None) -> None:
+    """Log and warn; while `keep` (the body's error) propagates, a warning turned error must not replace it."""
     log.info("%s", message)
-    warnings.warn(message, UnmatchedInjectionWarning, stacklevel=_user_stacklevel())
+    try:
+        warnings.warn(message, UnmatchedInjectionWarning, stacklevel=_user_stacklevel())
+    except UnmatchedInjectionWarning:
+        if keep is None:
+            raise
 
 
 _OWN_FILES = (str(pathlib.Path(__file__).resolve().parents[1]), contextlib.__file__)

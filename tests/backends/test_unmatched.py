@@ -130,3 +130,14 @@ def test_codegen_bugs_are_inductors_and_not_watched():
 def test_the_warning_is_a_compdebug_warning():
     assert issubclass(UnmatchedInjectionWarning, compdebug.errors.CompdebugWarning)
     assert issubclass(UnmatchedInjectionWarning, UserWarning)
+
+
+def test_a_warning_turned_error_does_not_replace_the_bodys_error():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnmatchedInjectionWarning)
+        with pytest.raises(ZeroDivisionError):
+            with config.patch("inject.ops", {"relu": "compile_error"}):
+                1 / 0
+        with pytest.raises(UnmatchedInjectionWarning):  # with nothing else going wrong, it is raised
+            with config.patch("inject.ops", {"relu": "compile_error"}):
+                pass
