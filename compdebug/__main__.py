@@ -396,18 +396,19 @@ def run_program(program: str, args: Sequence[str], *, module: bool = False) -> i
     from compdebug.errors import ProgramError
 
     if not module and not os.path.isfile(program):
-        raise ProgramError(f"can't open file {os.path.abspath(program)!r}: no such file. Give a Python script, or -m MODULE.")
+        reason = "no such file" if not os.path.exists(program) else "it is not a file"
+        raise ProgramError(f"can't open file {os.path.abspath(program)!r}: {reason}. Give a Python script, or -m MODULE.")
     saved_argv, saved_path, saved_main = sys.argv, sys.path[:], sys.modules["__main__"]
     try:
         if module:
-            if not sys.flags.safe_path:
+            if not getattr(sys.flags, "safe_path", False):  # python -P (3.11+): no sys.path[0]
                 sys.path[0] = os.getcwd()
             _find_module(program)
             sys.argv = [program, *args]  # run_module makes argv[0] the module's file, as python -m does
             runpy.run_module(program, run_name="__main__", alter_sys=True)
         else:
             sys.argv = [program, *args]
-            if not sys.flags.safe_path:
+            if not getattr(sys.flags, "safe_path", False):  # python -P (3.11+): no sys.path[0]
                 sys.path[0] = os.path.dirname(os.path.realpath(program))
             _run_script(program)
     except SystemExit as done:
