@@ -37,6 +37,10 @@ class CheckpointError(CompdebugError):
     """A checkpoint directory that cannot be written or read."""
 
 
+class ProgramError(CompdebugError):
+    """A program for `python -m compdebug capture` that cannot be found."""
+
+
 class CallbackError(CompdebugError):
     """A compile callback that cannot be registered (bad signature) or removed (not registered)."""
 

@@ -47,8 +47,13 @@ def new_repro_dir() -> pathlib.Path:
     """The folder for one capture: `config.repro_dir`, or a fresh one under ./compdebug_repro/."""
     if config.repro_dir is not None:
         return pathlib.Path(config.repro_dir)
+    return fresh_capture_dir(pathlib.Path("compdebug_repro"))
+
+
+def fresh_capture_dir(parent: pathlib.Path) -> pathlib.Path:
+    """A new folder name under `parent`, unique and sortable by time: `20250101-120000-ab12cd`."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return pathlib.Path("compdebug_repro") / f"{stamp}-{uuid.uuid4().hex[:6]}"
+    return parent / f"{stamp}-{uuid.uuid4().hex[:6]}"
 
 
 def writable_dir(wanted: pathlib.Path) -> pathlib.Path:
