@@ -31,7 +31,7 @@ from typing import Any
 
 import attrs
 
-from benchmarks.child import Finished, last_json_line, run_process
+from benchmarks.child import ROOT, Finished, last_json_line, run_process
 from benchmarks.real_models import MODELS
 from benchmarks.real_program import BUGS, compdebug_settings, torch_environment
 
@@ -86,9 +86,15 @@ def fresh_cache(root: pathlib.Path, tool: str, shared: str | None = None) -> dic
     return dict(zip(CACHE_VARIABLES, (str(cache / "inductor"), str(cache / "triton"))))
 
 
-def program(case: RealCase, tool: str, device: str, directory: pathlib.Path, extra: Sequence[str] = ()) -> list[str]:
-    return [sys.executable, "-m", "benchmarks.real_program", case.model, case.bug, tool, "--device", device,
-            "--dir", str(directory), *extra]
+def run_program(case: RealCase, tool: str, device: str, directory: pathlib.Path, limit_s: float,
+                env: Mapping[str, str | None], extra: Sequence[str] = ()) -> dict[str, Any]:
+    """benchmarks.real_program for `tool`, run in `directory` (torch drops a repro.py into its working folder)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
+    command = [sys.executable, "-m", "benchmarks.real_program", case.model, case.bug, tool, "--device", device,
+               "--dir", str(directory), *extra]
+    done = run_process(command, cwd=str(directory), timeout=limit_s, env=dict(env, PYTHONPATH=path))
+    return program_record(done, limit_s)
 
 
 def program_record(done: Finished, limit_s: float) -> dict[str, Any]:
@@ -109,8 +115,7 @@ def run_torch(case: RealCase, device: str, root: pathlib.Path, limit_s: float,
     """torch's capture, then its minifier launcher; one record with both steps."""
     cache = fresh_cache(root, "torch", shared_cache)
     env = dict(cache, **torch_environment(case.bug, str(root / "torch" / "debug")))
-    capture = program_record(run_process(program(case, "torch", device, root / "torch"), timeout=limit_s, env=env),
-                             limit_s)
+    capture = run_program(case, "torch", device, root / "torch", limit_s, env)
     out: dict[str, Any] = {"capture": capture}
     launchers = sorted((root / "torch" / "debug").rglob("minifier_launcher.py"))
     if "failed" in capture or not launchers:
@@ -155,8 +160,7 @@ def run_compdebug(case: RealCase, device: str, root: pathlib.Path, limit_s: floa
     env: dict[str, str | None] = dict(fresh_cache(root, label, shared_cache))
     env.update(dict.fromkeys(TORCH_REPRO_VARIABLES))  # torch's own repro stays off, whatever the shell says
     extra = ["--after", after] + (["--workers", str(workers)] if workers is not None else [])
-    record = program_record(run_process(program(case, "compdebug", device, directory, extra), timeout=limit_s,
-                                        env=env), limit_s)
+    record = run_program(case, "compdebug", device, directory, limit_s, env, extra)
     record["workers"] = workers
     record["settings"] = compdebug_settings(case.bug, str(directory / "repro"), after=after, workers=workers)
     repro = directory / "repro" / "repro.py"
