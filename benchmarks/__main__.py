@@ -24,7 +24,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--quick", action="store_true", help="the smoke subset (seconds), no offload child processes")
+    parser.add_argument("--quick", action="store_true",
+                        help="the smoke subset (seconds), no offload child processes; with --real: one model, one bug")
     parser.add_argument("--case", action="append", default=[], metavar="NAME", help="run only these cases (repeatable)")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"), help="folder for .json and .md")

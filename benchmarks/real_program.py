@@ -111,7 +111,7 @@ def records(value: Any) -> list[dict[str, Any]] | None:
             value = inner
             break
     if isinstance(value, dict):
-        value = [dict(name=k, **as_dict(v)) if not isinstance(v, (int, float)) else {"name": k, "value": v}
+        value = [{"name": k, **as_dict(v)} if not isinstance(v, (int, float)) else {"name": k, "value": v}
                  for k, v in value.items()]
     try:
         return [as_dict(item) for item in value]
