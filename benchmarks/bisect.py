@@ -2,8 +2,8 @@
 
     python -m benchmarks.bisect [--model gpt2] [--mode warm|cold|both] [--rounds N] [--out DIR]
 
-The failure: HF GPT-2 (benchmarks.real_models MODELS["gpt2"], its MLP activation
-swapped for ReLU so that the graph holds relus) compiled by Inductor with its
+The failure: HF GPT-2 with relu as its activation (benchmarks.real_models
+MODELS["gpt2_relu"], so that the graph holds relus) compiled by Inductor with its
 relu lowering bug (torch._inductor.config.cpp.inject_relu_bug_TESTING_ONLY =
 "accuracy"; triton's on CUDA). torch's CompilerBisector.do_bisect re-runs the
 program (torch.compile of the model, judged against eager) each step;
@@ -40,7 +40,7 @@ TOOLS = ("torch", "compdebug")
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bisect", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="gpt2")
+    parser.add_argument("--model", default="gpt2_relu", help="a benchmarks.real_models name with relus in it")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--mode", default="both", choices=("warm", "cold", "both"))
     parser.add_argument("--rounds", type=int, default=1, help="rounds per mode (each runs both tools once)")
@@ -52,19 +52,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 # -- in a child: one tool, one bisect ---------------------------------------------
 def build(model_name: str, device: str) -> tuple[Any, tuple[Any, ...]]:
-    import torch
-
     from benchmarks.real_models import MODELS
 
-    model, inputs = MODELS[model_name].build(device)
-    swapped = 0
-    for module in model.modules():  # HF GPT-2's MLP keeps its activation as `act`
-        if hasattr(module, "act") and isinstance(module.act, torch.nn.Module):
-            module.act = torch.nn.ReLU()
-            swapped += 1
-    if not swapped:
-        raise SystemExit(f"{model_name} has no MLP activation to swap for ReLU")
-    return model, inputs
+    return MODELS[model_name].build(device)
 
 
 def relu_bug(device: str) -> dict[str, str]:

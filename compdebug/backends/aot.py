@@ -13,13 +13,10 @@ from typing import Any
 import torch
 
 from compdebug import _torch
+from compdebug.backends.spec import CompilerFn, InnerWrapper
 from compdebug.errors import BackendError
 
 log = logging.getLogger("compdebug.backends.aot")
-
-CompilerFn = Callable[..., Any]
-# takes the backend's real inner compiler, returns the compiler AOT Autograd should call instead
-InnerWrapper = Callable[[CompilerFn], CompilerFn]
 
 SUPPORTED = (
     "'inductor', 'aot_eager', and backends built with torch._dynamo.backends.common.aot_autograd(...) "

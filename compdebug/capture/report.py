@@ -6,12 +6,14 @@ checkpoint, when minification is off or could not finish).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import pathlib
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn
 
+import attrs
 import torch
 
 from compdebug._torch import plain_torch
@@ -103,9 +105,10 @@ def _checkpoint_and_minify(
     gm: torch.fx.GraphModule, inputs: list[Any], failure: Any, target: ReproTarget, stage: str
 ) -> str:
     """Write the checkpoint, then (if asked) the minified repro; the line that says where."""
-    directory = writable_dir(new_repro_dir())
+    directory = writable_dir(_capture_dir())
     checkpoint = write_checkpoint(directory / "checkpoint", gm, inputs, target, stage, fallback=True)
     directory = checkpoint.parent  # where the checkpoint could go (a full disk sends it elsewhere)
+    record = _record(CaptureRecord(folder=directory, checkpoint=checkpoint, stage=stage))
     log.warning(
         "%s failure of %s captured after %s; checkpoint in %s",
         target.kind,
@@ -115,7 +118,8 @@ def _checkpoint_and_minify(
     )
     if not config.minify_on_failure:
         return f"compdebug: checkpoint of the failure written to {checkpoint} (minify it with: python -m compdebug minify {checkpoint})"
-    return f"compdebug: repro written to {_minified_repro(gm, inputs, failure, target, directory, stage)}"
+    record.repro = _minified_repro(gm, inputs, failure, target, directory, stage)
+    return f"compdebug: repro written to {record.repro}"
 
 
 def _minified_repro(
@@ -140,3 +144,55 @@ def _minified_repro(
 def _minify(minifier: Minifier) -> Any:
     """Minify with Dynamo's frame hook off (candidates compile as from plain code)."""
     return minifier.minify()
+
+
+# -- where captures go, for tools that run a whole program ---------------------------
+# (python -m compdebug capture and the pytest plugin: they name the folders and list them)
+
+
+@attrs.define
+class CaptureRecord:
+    """One capture made while `recording_captures` was active."""
+
+    folder: pathlib.Path  # the capture folder: checkpoint/, best/, repro.py
+    checkpoint: pathlib.Path
+    stage: str  # "dynamo" or "aot"
+    repro: pathlib.Path | None = None  # set once repro.py is written; None: the checkpoint only
+
+
+@attrs.frozen
+class _Recorder:
+    records: list[CaptureRecord]
+    folder: Callable[[], pathlib.Path] | None
+
+
+_recorders: list[_Recorder] = []
+
+
+@contextlib.contextmanager
+def recording_captures(folder: Callable[[], pathlib.Path] | None = None) -> Iterator[list[CaptureRecord]]:
+    """Inside, every capture is appended to the list yielded (as soon as its checkpoint is written).
+
+    `folder`, if given, is called to name the folder of each capture whose `repro_dir`
+    is None (instead of a fresh one under ./compdebug_repro/); an explicit
+    `repro_dir` still wins. Recorders nest; the innermost `folder` names.
+    """
+    recorder = _Recorder([], folder)
+    _recorders.append(recorder)
+    try:
+        yield recorder.records
+    finally:
+        _recorders.remove(recorder)
+
+
+def _capture_dir() -> pathlib.Path:
+    namers = [r.folder for r in _recorders if r.folder is not None]
+    if config.repro_dir is None and namers:
+        return namers[-1]()
+    return new_repro_dir()
+
+
+def _record(record: CaptureRecord) -> CaptureRecord:
+    for recorder in _recorders:
+        recorder.records.append(record)
+    return record
