@@ -9,29 +9,79 @@ for, so each tool gets a fresh process and a fresh TORCHINDUCTOR_CACHE_DIR.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
-import shutil
 import tempfile
+import time
+from collections.abc import Mapping
 from typing import Any
+
+import attrs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@attrs.frozen
+class Finished:
+    """How one child process ended."""
+
+    returncode: int | None  # None: killed at the time limit
+    stdout: str
+    stderr: str
+    seconds: float  # wall time from start to exit (or to the kill)
+
+    @property
+    def timed_out(self) -> bool:
+        return self.returncode is None
+
+
+def run_process(command: list[str], *, timeout: float, cwd: str = ROOT,
+                env: Mapping[str, str | None] | None = None) -> Finished:
+    """Run `command` with `env` laid over this environment (None removes a variable); past `timeout`
+    seconds kill its whole process group.
+
+    Inductor compiles in worker processes of its own, so killing the child
+    alone would leave them running: the child leads a new session and the
+    group goes.
+    """
+    start = time.perf_counter()
+    environment = {k: v for k, v in dict(os.environ, **(env or {})).items() if v is not None}
+    with subprocess.Popen(command, cwd=cwd, env=environment, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, start_new_session=True) as child:
+        try:
+            stdout, stderr = child.communicate(timeout=timeout)
+            code: int | None = child.returncode
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+            stdout, stderr = child.communicate()
+            code = None
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # stragglers of a child that exited on its own
+                os.killpg(child.pid, signal.SIGKILL)
+    return Finished(code, stdout, stderr, time.perf_counter() - start)
+
+
+def last_json_line(text: str) -> dict[str, Any] | None:
+    """The last line of `text` that is a JSON object, or None."""
+    lines = [line for line in text.splitlines() if line.startswith("{")]
+    return json.loads(lines[-1]) if lines else None
+
+
 def run_json_child(module: str, args: list[str], *, timeout: float, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run `python -m MODULE ARGS` from the repository root; its last JSON line, or {"error": why}."""
-    command = [sys.executable, "-m", module, *args]
-    try:
-        done = subprocess.run(command, cwd=ROOT, env=dict(os.environ, **(env or {})), capture_output=True,
-                              text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
+    done = run_process([sys.executable, "-m", module, *args], timeout=timeout, env=env)
+    if done.timed_out:
         return {"error": f"child ran past {timeout:.0f} s"}
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
+    record = last_json_line(done.stdout)
+    if done.returncode != 0 or record is None:
         return {"error": f"child exited {done.returncode}: {done.stderr[-800:]}"}
-    return json.loads(lines[-1])
+    return record
 
 
 def run_isolated(case: str, tool: str, device: str, limit_s: float) -> dict[str, Any]:

@@ -4,11 +4,14 @@ HF `transformers` GPT-2, BERT, ResNet and ViT on any device; torchvision's
 resnet18 where torchvision is installed (the GPU machine: its wheels for torch
 2.13 need CUDA libraries, so it is not installed on CPU machines). Each
 `RealModel` builds a fresh model and example inputs from a fixed seed, so two
-processes build the same model.
+processes build the same model. GPT-2, BERT and ViT use GELU; their `*_relu`
+twins (same sizes, relu as the activation) are for bugs planted in relu, such as
+Inductor's own relu code-generation bug.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Callable
 from typing import Any
@@ -39,22 +42,22 @@ class RealModel:
         return model, inputs
 
 
-def _gpt2() -> torch.nn.Module:
+def _gpt2(activation: str = "gelu_new") -> torch.nn.Module:
     from transformers import GPT2Config, GPT2LMHeadModel
 
     config = GPT2Config(
         n_layer=2, n_head=2, n_embd=64, vocab_size=128, n_positions=64, bos_token_id=0, eos_token_id=0,
-        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, activation_function=activation,
     )
     return _logits(GPT2LMHeadModel(config))
 
 
-def _bert() -> torch.nn.Module:
+def _bert(activation: str = "gelu") -> torch.nn.Module:
     from transformers import BertConfig, BertModel
 
     config = BertConfig(
         num_hidden_layers=2, num_attention_heads=2, hidden_size=64, intermediate_size=128, vocab_size=128,
-        max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+        max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, hidden_act=activation,
     )
     return _Field(BertModel(config), "last_hidden_state")
 
@@ -68,14 +71,19 @@ def _resnet() -> torch.nn.Module:
     return _logits(ResNetForImageClassification(config))
 
 
-def _vit() -> torch.nn.Module:
+def _vit(activation: str = "gelu") -> torch.nn.Module:
     from transformers import ViTConfig, ViTForImageClassification
 
     config = ViTConfig(
         image_size=32, patch_size=8, num_hidden_layers=2, num_attention_heads=2, hidden_size=64,
         intermediate_size=128, num_labels=10, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+        hidden_act=activation,
     )
     return _logits(ViTForImageClassification(config))
+
+
+def _tiny_mlp() -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 8), torch.nn.ReLU())
 
 
 def _resnet18() -> torch.nn.Module:
@@ -116,6 +124,12 @@ MODELS: dict[str, RealModel] = {
         RealModel("resnet", _resnet, _images(64)),
         RealModel("vit", _vit, _images(32)),
         RealModel("resnet18", _resnet18, _images(64), needs="torchvision"),
+        # the transformers with relu as their activation (HF's own option), so that a relu bug reaches them
+        RealModel("gpt2_relu", functools.partial(_gpt2, "relu"), _tokens),
+        RealModel("bert_relu", functools.partial(_bert, "relu"), _tokens),
+        RealModel("vit_relu", functools.partial(_vit, "relu"), _images(32)),
+        # not a real model: the smallest graph with relus, for smoke tests of the benchmark's plumbing
+        RealModel("tiny_mlp", _tiny_mlp, lambda batch: (torch.randn(batch, 16),), needs="torch"),
     )
 }
 

@@ -6,7 +6,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from benchmarks.suite import compdebug_queries, torch_queries
+from benchmarks.real import BEYOND_TARGET
+from benchmarks.suite import compdebug_queries, ratio, torch_queries
 
 MiB = 2**20
 OFFLOAD_GROWTH_TARGET = 2.0  # peak growth with offload <= this many times the largest intermediate
@@ -178,10 +179,7 @@ def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
     parts = [
         f"# Minifier benchmarks ({m['device']}{', quick subset' if report['quick'] else ''})", "",
-        f"torch {m['torch']}, Python {m['python']}, {m['cpus']} CPUs, {m.get('memory_gib', '?')} GiB"
-        + (f", {m['gpu']}" if m.get("gpu") else "")
-        + (f"; load average at start {', '.join(f'{x:.1f}' for x in m['load_average'])}" if m.get("load_average") else ""),
-        "", "## Summary", "", summary_lines(report["summary"]), "",
+        _machine_line(m), "", "## Summary", "", summary_lines(report["summary"]), "",
         "## Cases", "", "Ratios are compdebug / torch (below 1: compdebug needed fewer).", "",
         cases_table(report["cases"]), "", "## Chains with one culprit", "", chains_table(report["summary"]), "",
     ]
@@ -215,3 +213,168 @@ def growth_plot(cases: Sequence[dict[str, Any]], path: str) -> bool:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+# -- the real-model benchmark (python -m benchmarks --real) ----------------------------------------
+
+
+def real_summary(cases: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The issue's figures over the real cases: the per-case budget, the geomean of beyond/minify, final sizes."""
+    measured = [c for c in cases if c["beyond_ratio"] is not None]
+    beyond = geomean([c["beyond_ratio"] for c in measured])
+    zero = [c["name"] for c in measured if c["beyond_ratio"] == 0]  # a geomean cannot hold 0: say so
+    checks = [(c["compdebug"].get("repro_check"), c["torch"].get("repro_check")) for c in cases]
+    return {
+        "cases": len(cases),
+        "measured": len(measured),
+        "within_budget": sum(1 for c in measured if c["within_budget"]),
+        "beyond_ratio_geomean": beyond,
+        "beyond_ratio_zero": zero,
+        "beyond_target": BEYOND_TARGET,
+        "beyond_met": beyond is not None and beyond <= BEYOND_TARGET and len(measured) == len(cases),
+        "final_no_larger": sum(1 for c in cases if c["final_no_larger"]),
+        "compdebug_repro_fails": sum(1 for ours, _ in checks if ours and ours["fails"]),
+        "torch_repro_fails": sum(1 for _, theirs in checks if theirs and theirs["fails"]),
+        "checked": sum(1 for ours, _ in checks if ours is not None),
+        "torch_minify_stopped": [c["name"] for c in cases if c["torch_minify_stopped"]],
+        "broken": [c["name"] for c in cases if c["beyond_ratio"] is None],
+    }
+
+
+def real_summary_lines(summary: dict[str, Any]) -> str:
+    s = summary
+    lines = [
+        f"- compdebug's whole run within torch's capture + half its minify: {s['within_budget']} of {s['cases']} cases",
+        f"- (compdebug beyond torch's capture) / (torch's minify): geometric mean {_fmt(s['beyond_ratio_geomean'])} "
+        f"over {s['measured']} cases (target <= {s['beyond_target']}): {'met' if s['beyond_met'] else 'not met'}",
+        f"- compdebug's final graph no larger than torch's: {s['final_no_larger']} of {s['cases']} cases",
+    ]
+    if s["checked"]:
+        lines.append(f"- final repro still fails when run: compdebug {s['compdebug_repro_fails']} of {s['checked']}, "
+                     f"torch {s['torch_repro_fails']} of {s['checked']}")
+    if s["beyond_ratio_zero"]:
+        lines.append(f"- compdebug took no longer than torch's capture alone (ratio 0, left out of the geomean): "
+                     f"{', '.join(s['beyond_ratio_zero'])}")
+    if s["torch_minify_stopped"]:
+        lines.append(f"- torch's minify stopped at the time limit (its time is a lower bound): "
+                     f"{', '.join(s['torch_minify_stopped'])}")
+    if s["broken"]:
+        lines.append(f"- no figure (a step broke, see the notes): {', '.join(s['broken'])}")
+    return "\n".join(lines)
+
+
+def real_table(cases: Sequence[dict[str, Any]]) -> str:
+    """One row per case: torch's capture and minify, compdebug's whole run, and the issue's figures."""
+    head = ("| case | nodes | torch capture s | torch minify s | torch queries | torch final | compdebug s "
+            "| compdebug queries | compdebug final | budget s | within | beyond / minify |")
+    rows = [head, "|" + "---|" * (head.count("|") - 1)]
+    notes = []
+    for c in cases:
+        theirs, ours = c["torch"], c["compdebug"]
+        minify, mine = theirs.get("minify", {}), ours.get("minify") or {}
+        nodes = mine.get("original_nodes") or minify.get("original_nodes")
+        minify_s = _fmt(c["torch_minify_s"], 1) + (" (stopped)" if c["torch_minify_stopped"] else "")
+        rows.append(
+            f"| {c['name']} | {_fmt(nodes)} | {_fmt(c['torch_capture_s'], 1)} | {minify_s} "
+            f"| {_fmt(minify.get('queries'))} | {_fmt(minify.get('final_nodes'))} | {_fmt(c['compdebug_s'], 1)} "
+            f"| {_fmt(mine.get('queries'))} | {_fmt(mine.get('final_nodes'))} | {_fmt(c['budget_s'], 1)} "
+            f"| {_fmt(c['within_budget'])} | {_fmt(c['beyond_ratio'])} |"
+        )
+        for label, run in (("torch capture", theirs.get("capture", {})), ("torch minify", minify),
+                           ("compdebug", ours)):
+            if run.get("failed"):
+                notes.append(f"- {c['name']}, {label}: {run['failed'][:300]}")
+        for label, check in (("torch", theirs.get("repro_check")), ("compdebug", ours.get("repro_check"))):
+            if check and not check["fails"]:
+                notes.append(f"- {c['name']}, {label}: the final repro ran without failing")
+    return "\n".join(rows + ([""] + notes if notes else []))
+
+
+def profile_means(profile: Sequence[dict[str, Any]] | None) -> dict[str, float]:
+    """Mean per query of every numeric field of a MinifyResult profile (compile, run, reference seconds, size)."""
+    if not profile:
+        return {}
+    keys = [k for k, v in profile[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    means = {k: sum(float(r.get(k) or 0) for r in profile) / len(profile) for k in keys}
+    order = ("compile", "run", "ref", "node", "size")
+    return dict(sorted(means.items(), key=lambda kv: next((i for i, w in enumerate(order) if w in kv[0]), len(order))))
+
+
+def profile_table(cases: Sequence[dict[str, Any]]) -> str | None:
+    """Per case, compdebug's per-query means from MinifyResult.profile; None when no run had a profile."""
+    rows = []
+    for c in cases:
+        profile = (c["compdebug"].get("minify") or {}).get("profile")
+        if profile:
+            means = ", ".join(f"{k} {v:.3g}" for k, v in profile_means(profile).items())
+            rows.append(f"| {c['name']} | {len(profile)} | {means} |")
+    if not rows:
+        return None
+    return "\n".join(["| case | queries profiled | mean per query |", "|---|---|---|", *rows])
+
+
+def passes_table(cases: Sequence[dict[str, Any]]) -> str | None:
+    """Per case and pass, compdebug's per-pass statistics (MinifyResult.passes); None when none had them."""
+    rows = []
+    for c in cases:
+        for record in (c["compdebug"].get("minify") or {}).get("passes") or []:
+            name = record.get("name", "?")
+            rest = ", ".join(f"{k} {_fmt(v)}" for k, v in record.items() if k != "name")
+            rows.append(f"| {c['name']} | {name} | {rest} |")
+    if not rows:
+        return None
+    return "\n".join(["| case | pass | statistics |", "|---|---|---|", *rows])
+
+
+def workers_table(cases: Sequence[dict[str, Any]]) -> str | None:
+    """compdebug's whole run per minifier.workers value, its speed-up over the first, and whether the result is the same."""
+    rows = []
+    for c in cases:
+        runs = c.get("compdebug_workers") or []
+        if not runs:
+            continue
+        first = runs[0]
+        first_sha = (first.get("minify") or {}).get("graph_sha1")
+        for run in runs:
+            mine = run.get("minify") or {}
+            speedup = ratio(first.get("seconds"), run.get("seconds")) if "failed" not in run else None
+            same = None if "failed" in run else mine.get("graph_sha1") == first_sha
+            rows.append(f"| {c['name']} | {run['workers']} | {_fmt(run.get('seconds'), 1)} | {_fmt(speedup)} "
+                        f"| {_fmt(mine.get('queries'))} | {_fmt(mine.get('final_nodes'))} | {_fmt(same)} |")
+    if not rows:
+        return None
+    head = "| case | workers | compdebug s | speed-up | queries | final | same result |"
+    return "\n".join([head, "|---|---|---|---|---|---|---|", *rows])
+
+
+def real_markdown(report: dict[str, Any]) -> str:
+    """The whole page of benchmarks/results/real-<device>.md."""
+    m = report["machine"]
+    parts = [
+        f"# Real models: compdebug against torch's minifier ({m['device']}{', quick' if report['quick'] else ''})",
+        "", _machine_line(m), "", f"Command: `{report['command']}`", "",
+        "Bug: Inductor's relu code-generation bug (`inject_relu_bug_TESTING_ONLY`). torch: after-AOT repro "
+        "(`TORCHDYNAMO_REPRO_AFTER=aot`, level 2, or 4 for accuracy), then `minifier_launcher.py minify "
+        f"--no-isolate`; compdebug: `repro_after={report['after']!r}`, capture to repro.py in one run. "
+        "Each tool with empty compile caches of its own, each step in its own process.",
+        "", "Seconds: torch capture and compdebug are measured inside the program, from the first call of the "
+        "compiled model to the error reaching it (compdebug has minified and written repro.py by then); torch "
+        "minify is the launcher's whole process. nodes: the captured graph as compdebug's minifier counts it "
+        "(torch's launcher retraces it and may count a few more). budget: torch capture + half of torch minify.",
+        "", "## Summary", "", real_summary_lines(report["summary"]), "", "## Cases", "", real_table(report["cases"]), "",
+    ]
+    for title, table in (("compdebug per query (MinifyResult.profile)", profile_table(report["cases"])),
+                         ("compdebug per pass (MinifyResult.passes)", passes_table(report["cases"])),
+                         ("compdebug with minifier.workers", workers_table(report["cases"]))):
+        if table:
+            parts += [f"## {title}", "", table, ""]
+    if report.get("workers_skipped"):
+        parts += [f"`--workers` skipped: {report['workers_skipped']}", ""]
+    return "\n".join(parts)
+
+
+def _machine_line(m: dict[str, Any]) -> str:
+    return (f"torch {m['torch']}, Python {m['python']}, {m['cpus']} CPUs, {m.get('memory_gib', '?')} GiB"
+            + (f", {m['gpu']}" if m.get("gpu") else "")
+            + (f"; load average at start {', '.join(f'{x:.1f}' for x in m['load_average'])}"
+               if m.get("load_average") else ""))

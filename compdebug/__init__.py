@@ -1,7 +1,9 @@
 """compdebug: see, hook into and shrink `torch.compile` failures.
 
-This file is the whole public face (see API.md); each name lives in the module
-its name suggests.
+The names imported here are the public face (see API.md), each from the module
+its name suggests (`wrap_backend` from capture). Importing compdebug registers
+its testing backends with torch.compile and installs the hooks that let
+`compdebug.config` act on plain `torch.compile`.
 """
 
 from compdebug.config import config

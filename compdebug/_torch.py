@@ -46,6 +46,14 @@ def aten_name(target: Any) -> tuple[str, str] | None:
     return None
 
 
+def decomposed_from(node: torch.fx.Node) -> tuple[str, str] | None:
+    """(namespace, name) of the op whose decomposition made `node` (AOT Autograd's graphs), else None.
+
+    make_fx records it in `node.meta["original_aten"]` (the op itself where nothing was decomposed).
+    """
+    return aten_name(node.meta.get("original_aten"))
+
+
 def op_schema(target: Any) -> Any:
     """The schema (torch._C.FunctionSchema) of an OpOverload."""
     return target._schema
@@ -188,6 +196,31 @@ def dynamo_rewritten_codes() -> Any:
     except ImportError:
         return ()
     return output_codes
+
+
+def dynamo_original_code(code: Any) -> Any:
+    """The code object Dynamo rewrote into `code` (a user function or a resume function), or None.
+
+    `torch._dynamo.reset()` forgets the mapping, with the rewritten codes.
+    """
+    from torch._dynamo.utils import orig_code_map
+
+    return orig_code_map.get(code)
+
+
+def dynamo_compiling_code() -> Any:
+    """The code object of the frame Dynamo is compiling now (called from a backend), or None.
+
+    The instruction translator of the frame (not of a call Dynamo inlines into it)
+    is in Dynamo's thread-local `current_tx` while the frame compiles.
+    """
+    from torch._dynamo.symbolic_convert import InstructionTranslator
+
+    try:
+        tx = InstructionTranslator.current_tx()
+    except AttributeError:  # no frame compiled in this thread yet
+        return None
+    return getattr(tx, "f_code", None)
 
 
 # -- AOT Autograd and Inductor ------------------------------------------------

@@ -7,11 +7,13 @@ is seen by all threads while it is active.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import inspect
 import pprint
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 import attrs
@@ -177,12 +179,6 @@ class Config:
     def keys(self) -> list[str]:
         return [key for key, _, _ in _leaves(self._settings)]
 
-    def get(self, key: str) -> Any:
-        for name, field, owner in _leaves(self._settings):
-            if name == key:
-                return getattr(owner, field.name)
-        raise ConfigError(_unknown_key_message(key, self.keys()))
-
     def to_dict(self) -> dict[str, Any]:
         """Every key (dotted) with its current value; values are plain Python data."""
         return {key: _copy(getattr(owner, field.name)) for key, field, owner in _leaves(self._settings)}
@@ -267,6 +263,27 @@ def _unknown_key_message(key: str, keys: list[str]) -> str:
     return f"unknown config key {key!r}.{hint} Valid keys: {', '.join(keys)}"
 
 
+PatchHook = Callable[[Mapping[str, Any]], AbstractContextManager[Any]]
+_patch_hooks: list[PatchHook] = []
+
+
+def add_patch_hook(hook: PatchHook) -> None:
+    """Have `hook(changes)` called as each patch begins, once its values are in force.
+
+    The context manager it returns is exited when that patch ends, after the
+    values are restored, with the exception the patch's body raised, if any.
+    For compdebug's own modules (config.py imports none of them, so they
+    register here); adding a hook twice adds it once.
+    """
+    if hook not in _patch_hooks:
+        _patch_hooks.append(hook)
+
+
+def remove_patch_hook(hook: PatchHook) -> None:
+    if hook in _patch_hooks:
+        _patch_hooks.remove(hook)
+
+
 class _Patch:
     """One patch: a context manager, a function decorator and a TestCase-method decorator."""
 
@@ -274,17 +291,29 @@ class _Patch:
         self._config = config
         self._changes = changes
         self._saved: list[dict[str, Any]] = []
+        self._hooks: list[contextlib.ExitStack] = []
 
     def __enter__(self) -> _Patch:
         # validate again: another patch may have changed a related key since
         base = self._config.to_dict()
         self._config._validated(self._changes, base=base)
-        self._saved.append({key: base[key] for key in self._changes})
+        saved = {key: base[key] for key in self._changes}
         self._config._apply(self._changes)
+        hooks = contextlib.ExitStack()
+        try:
+            for hook in list(_patch_hooks):
+                hooks.enter_context(hook(dict(self._changes)))
+        except BaseException:
+            self._config._apply(saved)
+            hooks.close()
+            raise
+        self._saved.append(saved)
+        self._hooks.append(hooks)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self._config._apply(self._saved.pop())
+        self._hooks.pop().__exit__(*exc)  # what the hooks return cannot swallow the body's exception
 
     def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         if inspect.isclass(fn):

@@ -1,8 +1,9 @@
-"""Every exception class compdebug defines.
+"""Every exception and warning class compdebug defines.
 
 `CompdebugError` and its subclasses are usage errors: what the user gave us was
-wrong, and the message says how to fix it. The other classes are the failures
-that testing backends, injected bugs and repro scripts raise on purpose.
+wrong, and the message says how to fix it. `CompdebugWarning` and its subclasses
+say that something the user asked for did not happen. The other classes are the
+failures that testing backends, injected bugs and repro scripts raise on purpose.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ class CheckpointError(CompdebugError):
     """A checkpoint directory that cannot be written or read."""
 
 
+class ProgramError(CompdebugError):
+    """A program for `python -m compdebug capture` that cannot be found."""
+
+
 class CallbackError(CompdebugError):
     """A compile callback that cannot be registered (bad signature) or removed (not registered)."""
 
@@ -76,3 +81,11 @@ class OffloadError(CheckpointError):
 
 class IsolationError(CompdebugError):
     """A query that cannot run in a child process (isolate=True): the worker cannot start or load it."""
+
+
+class CompdebugWarning(UserWarning):
+    """Base class of every warning compdebug gives."""
+
+
+class UnmatchedInjectionWarning(CompdebugWarning):
+    """An op named in `inject.ops` was in no graph compiled while its patch was active: no bug was planted there."""

@@ -56,11 +56,13 @@ class BreakSummary:
 class ExplainOutput:
     """What `ExplainWithBackend.output()` returns.
 
-    `graph_break_count` counts the graphs Dynamo started because of a graph break
-    (a resume function, or a function called eagerly from a break) rather than
-    because user code entered a compiled function; for a single call it equals
-    `graph_count - 1`, like torch's, but it stays right across several compiled
-    functions and recompiles. `break_reasons` lists the breaks that ended a graph.
+    `graph_break_count` counts every graph but the first of each call into a
+    compiled function: for one call it is `graph_count - 1`, as torch's
+    ExplainWithBackend counts, nested frames included; a second compiled
+    function, or a recompile of the called function, starts a call of its own
+    and adds no break. `op_count` counts function calls (call_function nodes),
+    as torch does; `ops_per_graph` names method and module calls too.
+    `break_reasons` lists the breaks that ended a graph.
     """
 
     graphs: list[torch.fx.GraphModule]
@@ -103,7 +105,7 @@ class ExplainOutput:
             lines.append(f"  {summary.count}x at {summary.location}: {first_line}")
         lines.append("Ops per Graph:")
         for number, ops in enumerate(self.ops_per_graph, 1):
-            lines.append(f"  Graph {number} ({len(ops)} ops): {', '.join(ops)}")
+            lines.append(f"  Graph {number}: {', '.join(ops)}")
         lines.append("Compile Times:")
         for number, seconds in enumerate(self.compile_times, 1):
             lines.append(f"  Graph {number}: {seconds:.6f} s")
@@ -124,7 +126,8 @@ class ExplainWithBackend:
         self.graphs: list[torch.fx.GraphModule] = []
         self.compile_times: list[float] = []
         self.break_reasons: list[BreakReason] = []
-        self._graphs_after_break = 0
+        self._graph_breaks = 0
+        self._call: object = None  # the code whose call the last graph belonged to
 
     def __call__(self, gm: torch.fx.GraphModule, example_inputs: list[Any]) -> Callable[..., Any]:
         self._record(gm)
@@ -136,7 +139,7 @@ class ExplainWithBackend:
 
     @property
     def op_count(self) -> int:
-        return sum(len(_ops(gm)) for gm in self.graphs)
+        return sum(map(_function_calls, self.graphs))
 
     def output(self) -> ExplainOutput:
         """A snapshot of everything recorded so far."""
@@ -144,25 +147,38 @@ class ExplainWithBackend:
         return ExplainOutput(
             graphs=list(self.graphs),
             graph_count=len(self.graphs),
-            graph_break_count=self._graphs_after_break,
-            op_count=sum(map(len, ops_per_graph)),
+            graph_break_count=self._graph_breaks,
+            op_count=self.op_count,
             break_reasons=list(self.break_reasons),
             ops_per_graph=ops_per_graph,
             compile_times=list(self.compile_times),
             break_summary=summarize_breaks(self.break_reasons),
         )
 
-    def reset(self) -> None:
+    def clear(self) -> None:
         """Forget everything recorded (the wrapped backend is kept)."""
         self.graphs.clear()
         self.compile_times.clear()
         self.break_reasons.clear()
-        self._graphs_after_break = 0
+        self._graph_breaks = 0
+        self._call = None
+
+    def reset(self) -> None:
+        """What `torch._dynamo.reset()` calls on the backends it cached: the record is kept.
+
+        The wrapped backend's own `reset()` (cudagraphs has one) runs, as it would
+        if Dynamo had cached that backend itself. `clear()` forgets the record.
+        """
+        inner_reset = getattr(self.backend, "reset", None)
+        if callable(inner_reset):
+            inner_reset()
 
     def _record(self, gm: torch.fx.GraphModule) -> None:
         self.graphs.append(gm)
-        if _started_by_graph_break():
-            self._graphs_after_break += 1
+        entry, call = _call_of_this_compile()
+        if not entry and call is not None and call is self._call:
+            self._graph_breaks += 1
+        self._call = call
         reason = _graph_break_reason(gm, len(self.graphs) - 1)
         if reason is not None:
             self.break_reasons.append(reason)
@@ -191,21 +207,32 @@ def _graph_break_reason(gm: torch.fx.GraphModule, graph_index: int) -> BreakReas
     return BreakReason(reason=str(getattr(compile_reason, "reason", "")), user_stack=stack, graph_index=graph_index)
 
 
-def _started_by_graph_break() -> bool:
-    """Whether the frame being compiled was reached from code Dynamo rewrote.
+def _call_of_this_compile() -> tuple[bool, object]:
+    """(entry, call): which call into a compiled function the frame compiling now belongs to.
 
-    After a graph break, Dynamo's rewritten bytecode of the outer function runs
-    the unsupported code eagerly and calls the resume function; both frames are
-    compiled while that rewritten code is on the Python stack. A compile that
-    starts from plain user code is an entry into a compiled function instead.
+    After a graph break, Dynamo's rewritten bytecode of the called function runs
+    the unsupported code eagerly and calls the resume function; frames compiled
+    then (the resume function, functions called from the break, in any depth)
+    run while that rewritten code is on the Python stack, and the outermost such
+    frame is the call's. A compile with no rewritten code on the stack is an
+    `entry`: user code called the compiled function, and this is its frame.
+    `call` is the code object of the called function (None if unknown).
     """
     output_codes = _torch.dynamo_rewritten_codes()
+    outermost = None
     frame = sys._getframe(1)
     while frame is not None:
         if frame.f_code in output_codes:
-            return True
+            outermost = frame.f_code
         frame = frame.f_back
-    return False
+    if outermost is None:
+        return True, _torch.dynamo_compiling_code()
+    return False, _torch.dynamo_original_code(outermost)
+
+
+def _function_calls(gm: torch.fx.GraphModule) -> int:
+    """The op count of `gm` as torch's ExplainWithBackend counts it: its call_function nodes."""
+    return sum(1 for node in gm.graph.nodes if node.op == "call_function")
 
 
 def _ops(gm: torch.fx.GraphModule) -> list[str]:

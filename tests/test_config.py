@@ -228,3 +228,72 @@ def test_top_level_name_is_the_config_object():
     importlib.import_module("compdebug.config")  # a later import of the module must not shadow the object
 
     assert compdebug.config is config
+
+
+# -- patch hooks (how backends/ learns that a patch ended, config.py importing none of it) --
+
+
+@pytest.fixture
+def patch_hook():
+    """A registered hook that records what it saw at each patch's start and end."""
+    import contextlib
+
+    from compdebug.config import add_patch_hook, remove_patch_hook
+
+    seen = []
+
+    @contextlib.contextmanager
+    def hook(changes):
+        seen.append(("start", dict(changes), config.repro_dir))
+        try:
+            yield
+        except BaseException as error:
+            seen.append(("end by", type(error).__name__, config.repro_dir))
+            raise
+        seen.append(("end", dict(changes), config.repro_dir))
+
+    add_patch_hook(hook)
+    add_patch_hook(hook)  # twice: still called once
+    yield seen, hook
+    remove_patch_hook(hook)
+
+
+def test_a_hook_sees_each_patch_start_with_its_values_and_end_after_they_are_restored(patch_hook):
+    seen, _ = patch_hook
+    with config.patch(repro_dir="/tmp/outer"):
+        with config.patch(repro_dir="/tmp/inner"):
+            pass
+    assert seen == [
+        ("start", {"repro_dir": "/tmp/outer"}, "/tmp/outer"),
+        ("start", {"repro_dir": "/tmp/inner"}, "/tmp/inner"),
+        ("end", {"repro_dir": "/tmp/inner"}, "/tmp/outer"),
+        ("end", {"repro_dir": "/tmp/outer"}, None),
+    ]
+
+
+def test_a_hook_is_told_the_bodys_error_and_cannot_swallow_it(patch_hook):
+    seen, _ = patch_hook
+
+    @config.patch(repro_dir="/tmp/x")
+    def fails():
+        raise KeyError("body")
+
+    with pytest.raises(KeyError, match="body"):
+        fails()
+    assert seen[-1] == ("end by", "KeyError", None)
+
+
+def test_a_hook_failing_at_the_start_leaves_config_as_it_was():
+    from compdebug.config import add_patch_hook, remove_patch_hook
+
+    def broken(changes):
+        raise RuntimeError("hook bug")
+
+    add_patch_hook(broken)
+    try:
+        with pytest.raises(RuntimeError, match="hook bug"):
+            with config.patch(repro_dir="/tmp/never"):
+                pass
+    finally:
+        remove_patch_hook(broken)
+    assert config.repro_dir is None

@@ -126,7 +126,7 @@ def test_separate_functions_and_recompiles_are_not_counted_as_breaks():
     assert out.ops_per_graph[0] == ["method:sin", "operator.add"]
 
 
-def test_a_break_before_any_graph_still_counts():
+def test_a_break_before_any_graph_makes_no_second_graph():
     def prints_first(x):
         print("side effect")
         return x.sin()
@@ -135,7 +135,7 @@ def test_a_break_before_any_graph_still_counts():
     compiled(torch.randn(2))
     out = eb.output()
     assert out.graph_count == 1
-    assert out.graph_break_count == 1
+    assert out.graph_break_count == 0  # as torch counts: one graph, nothing split
 
 
 def test_a_failing_inner_backend_keeps_graphs_and_times_aligned():
@@ -149,14 +149,162 @@ def test_a_failing_inner_backend_keeps_graphs_and_times_aligned():
     assert out.graph_count == len(out.compile_times) == 1
 
 
-def test_reset_forgets_the_record():
+def test_clear_forgets_the_record():
     eb, compiled = explain(outer)
     compiled(torch.randn(3))
-    eb.reset()
+    eb.clear()
     out = eb.output()
     assert (out.graph_count, out.graph_break_count, out.op_count, out.break_reasons) == (0, 0, 0, [])
+    compiled(torch.randn(5))  # a recompile for the new shape, counted afresh
+    assert (eb.output().graph_count, eb.output().graph_break_count) == (4, 3)
+
+
+class ResettableCompiler:
+    """A backend with state of its own, which torch._dynamo.reset() resets (as cudagraphs has)."""
+
+    def __init__(self):
+        self.resets = 0
+
+    def __call__(self, gm, example_inputs):
+        return gm.forward
+
+    def reset(self):
+        self.resets += 1
+
+
+def test_torch_dynamo_reset_keeps_the_record_and_resets_the_wrapped_backend():
+    inner_backend = ResettableCompiler()
+    eb, compiled = explain(outer, inner_backend)
+    compiled(torch.randn(3))
+    before = eb.output().to_dict()
+
+    torch._dynamo.reset()  # torch calls reset() on every backend it cached: eb
+    assert eb.output().to_dict() == before
+    assert inner_backend.resets == 1
+
+    compiled(torch.randn(3))  # compiled again from scratch: a new call, four more graphs
+    out = eb.output()
+    assert (out.graph_count, out.graph_break_count) == (8, 6)
+    assert [gm.code for gm in out.graphs[:4]] == before["graphs"]
 
 
 def test_an_unknown_backend_name_is_a_usage_error():
     with pytest.raises(BackendError, match="unknown backend 'eagre'.*'eager'"):
         compdebug.ExplainWithBackend("eagre")
+
+
+# -- the same counts as torch's ExplainWithBackend ------------------------------
+
+
+def prints(x):
+    x = torch.sin(x)
+    print("side effect")
+    return torch.cos(x)
+
+
+def calls_a_breaking_function_first(x):
+    """The first graph starts in `prints`, a frame nested in this one."""
+    return prints(x) + 1
+
+
+def computes_then_calls_it(x):
+    return prints(x * 2) + 1
+
+
+def prints_at_once(x):
+    print("side effect")
+    return x.sin()
+
+
+def breaks_twice_deep(x):
+    return outer(calls_a_breaking_function_first(x)).tan()
+
+
+def breaks_in_a_loop(x):
+    for _ in range(3):
+        x = prints(x)
+    return x
+
+
+class Hooked(torch.nn.Module):
+    """A module whose submodule hook prints: the break sits in a frame Dynamo was inlining."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = torch.nn.Linear(4, 4)
+        self.second = torch.nn.Linear(4, 4)
+        self.first.register_forward_pre_hook(lambda module, args: print("hook"))
+
+    def forward(self, x):
+        return self.second(self.first(x).relu())
+
+
+def vector():
+    return (torch.randn(4),)
+
+
+# name -> (a function that builds the program, one that builds its inputs)
+PROGRAMS = {
+    "outer": (lambda: outer, vector),
+    "nested_first_graph": (lambda: calls_a_breaking_function_first, vector),
+    "graph_then_nested": (lambda: computes_then_calls_it, vector),
+    "break_before_any_graph": (lambda: prints_at_once, vector),
+    "two_levels": (lambda: breaks_twice_deep, vector),
+    "loop": (lambda: breaks_in_a_loop, vector),
+    "module_hook": (Hooked, lambda: (torch.randn(2, 4),)),
+}
+
+
+def counts_of(out):
+    return {
+        "graph_count": out.graph_count,
+        "graph_break_count": out.graph_break_count,
+        "op_count": out.op_count,
+        "break_reasons": len(out.break_reasons),
+    }
+
+
+def counts_side_by_side(make_program, make_inputs):
+    """(torch's counts, compdebug's counts) for one call of a fresh program, Dynamo reset before each."""
+    from torch._dynamo.backends.debugging import ExplainWithBackend as TorchExplain
+
+    results = []
+    for explainer in (TorchExplain, compdebug.ExplainWithBackend):
+        torch._dynamo.reset()
+        torch.manual_seed(0)
+        program = make_program()
+        eb = explainer("eager")
+        torch.compile(program, backend=eb)(*make_inputs())
+        results.append(counts_of(eb.output()))
+    return results
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_counts_equal_torchs_explain_with_backend(name, capsys):
+    theirs, ours = counts_side_by_side(*PROGRAMS[name])
+    assert ours == theirs
+
+
+def test_nested_first_graph_has_one_break_less_than_graphs():
+    # issue 9: compdebug said 3 graphs / 3 breaks here, torch 3 / 2
+    eb, compiled = explain(calls_a_breaking_function_first)
+    compiled(torch.randn(4))
+    out = eb.output()
+    assert (out.graph_count, out.graph_break_count) == (3, 2)
+
+
+@pytest.mark.realmodel
+def test_counts_equal_torchs_on_gpt2_with_prints(capsys):
+    pytest.importorskip("transformers")
+    from benchmarks.real_models import MODELS
+
+    def gpt2_with_prints():
+        model, _ = MODELS["gpt2"].build()
+        for block in model.model.transformer.h:  # breaks in frames Dynamo inlines, the first one nested
+            block.attn.register_forward_hook(lambda module, args, output: print("attention"))
+            block.mlp.register_forward_pre_hook(lambda module, args: print("mlp"))
+        return model
+
+    theirs, ours = counts_side_by_side(gpt2_with_prints, lambda: MODELS["gpt2"].make_inputs(2))
+    assert ours == theirs
+    assert ours["graph_count"] > 2  # the prints did break the model up

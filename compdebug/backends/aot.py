@@ -19,6 +19,7 @@ import torch
 
 from compdebug import _torch
 from compdebug.backends.match import matches
+from compdebug.backends.spec import CompilerFn, InnerWrapper
 from compdebug.errors import BackendError, ReproError
 
 if TYPE_CHECKING:
@@ -26,12 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("compdebug.backends.aot")
 
-CompilerFn = Callable[..., Any]
 Role = Literal["forward", "backward", "inference"]
-# takes the backend's real inner compiler and the role of the graphs it receives (None: the
-# compiler is Inductor's one inner compiler for all three, whose arguments say which graph it
-# is); returns the compiler AOT Autograd should call instead
-InnerWrapper = Callable[[CompilerFn, "Role | None"], CompilerFn]
 
 SUPPORTED = (
     "'inductor', 'aot_eager', and backends built with torch._dynamo.backends.common.aot_autograd(...) "

@@ -16,14 +16,13 @@ import torch
 
 from compdebug.backends.match import check_op_name, is_inplace, is_overload, matches
 from compdebug.backends.runtime_op import INJECTED_RUNTIME_ERROR
+from compdebug.backends.spec import CompilerFn, InnerWrapper
+from compdebug.backends.unmatched import note_graph
+from compdebug.config import INJECT_KINDS
 from compdebug.errors import CompdebugError, ReluCompileError, TestingOnlyCompileError
 
 log = logging.getLogger("compdebug.backends.inject")
 
-CompilerFn = Callable[..., Any]
-InnerWrapper = Callable[[CompilerFn, Any], CompilerFn]  # (inner compiler, role) -> compiler
-
-KINDS = ("compile_error", "runtime_error", "accuracy")
 STAGES = ("dynamo", "aot")  # "codegen" lives in inductor's config, see spec.inductor_bug_settings
 
 
@@ -47,13 +46,17 @@ def compile_injected(
     if not ops and wrap_inner is None:
         return fn(gm, example_inputs)
     if stage == "dynamo" and ops:
-        gm = injected(gm, ops)
+        gm = injected(gm, ops, "Dynamo")
     if stage == "aot" or wrap_inner is not None:
         from compdebug.backends.aot import compile_after_aot
 
-        wrap = wrap_inner or _unwrapped
         aot_ops = ops if stage == "aot" else {}
-        return compile_after_aot(fn, gm, example_inputs, lambda inner, role: wrap(injecting(inner, aot_ops), role))
+
+        def wrap(inner: CompilerFn, role: Any) -> CompilerFn:
+            planting = injecting(inner, aot_ops)
+            return planting if wrap_inner is None else wrap_inner(planting, role)
+
+        return compile_after_aot(fn, gm, example_inputs, wrap)
     return fn(gm, example_inputs)
 
 
@@ -66,8 +69,8 @@ def check_injection(ops: Mapping[str, str], stage: str) -> None:
         )
     for op, kind in ops.items():
         check_op_name(op)
-        if kind not in KINDS:
-            raise CompdebugError(f"unknown injected bug kind {kind!r} for {op!r}: use one of {KINDS}")
+        if kind not in INJECT_KINDS:
+            raise CompdebugError(f"unknown injected bug kind {kind!r} for {op!r}: use one of {INJECT_KINDS}")
 
 
 def injecting(compiler: CompilerFn, ops: Mapping[str, str]) -> CompilerFn:
@@ -77,13 +80,25 @@ def injecting(compiler: CompilerFn, ops: Mapping[str, str]) -> CompilerFn:
 
     @functools.wraps(compiler)
     def compile_with_bugs(gm: torch.fx.GraphModule, example_inputs: list[Any], *args: Any, **kwargs: Any) -> Any:
-        return compiler(injected(gm, ops), example_inputs, *args, **kwargs)
+        return compiler(injected(gm, ops, _aot_graph_kind(gm, kwargs)), example_inputs, *args, **kwargs)
 
     return compile_with_bugs
 
 
-def injected(gm: torch.fx.GraphModule, ops: Mapping[str, str]) -> torch.fx.GraphModule:
-    """A copy of `gm` with the bugs of `ops` planted; raises at once for a compile error."""
+def _aot_graph_kind(gm: torch.fx.GraphModule, kwargs: Mapping[str, Any]) -> str:
+    """"backward" for a backward graph (Inductor says so; AOT Autograd names its inputs tangents_N), else "forward"."""
+    if kwargs.get("is_backward") or any(str(node.target).startswith("tangents") for node in gm.graph.find_nodes(op="placeholder")):
+        return "backward"
+    return "forward"
+
+
+def injected(gm: torch.fx.GraphModule, ops: Mapping[str, str], kind: str = "Dynamo") -> torch.fx.GraphModule:
+    """A copy of `gm` with the bugs of `ops` planted; raises at once for a compile error.
+
+    `kind` ("Dynamo", "forward", "backward") says what graph it is, for the
+    warning about injected ops that no graph held.
+    """
+    note_graph(gm, kind)
     raise_compile_errors(gm, ops)
     planted = {op: kind for op, kind in ops.items() if kind != "compile_error"}
     if not planted:
@@ -182,8 +197,3 @@ def copy_graph_module(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
         if hasattr(old, "_dynamo_source"):
             new._dynamo_source = old._dynamo_source  # type: ignore[attr-defined]
     return result
-
-
-def _unwrapped(compiler: CompilerFn, role: Any) -> CompilerFn:
-    return compiler
-

@@ -18,6 +18,7 @@ import torch
 
 from compdebug import _torch
 from compdebug.backends.spec import BackendSpec, resolve_backend
+from compdebug.backends.suspend import is_capture_suspended
 from compdebug.config import config
 from compdebug.errors import BackendError
 
@@ -61,7 +62,13 @@ class CompileHook:
 
 
 def hook_active() -> bool:
-    """Whether compdebug's config asks the compile hook to act (capture or bug injection)."""
+    """Whether compdebug's config asks the compile hook to act (capture or bug injection).
+
+    Never while compdebug compiles a graph itself (`capture_suspended`), so that
+    minifying a captured failure never captures or injects into its own candidates.
+    """
+    if is_capture_suspended():
+        return False
     return config.repro_after is not None or bool(config.inject.ops)
 
 

@@ -88,6 +88,31 @@ def matches(node: torch.fx.Node, op: str, modules: Mapping[str, torch.nn.Module]
         return False
 
 
+def bare_name(node: torch.fx.Node, modules: Mapping[str, torch.nn.Module]) -> str | None:
+    """The bare op name under which `matches` finds `node` ("relu" for relu_, aten.relu.default, nn.ReLU), else None."""
+    if node.op == "call_method":
+        return _out_of_place(str(node.target))
+    if node.op == "call_module":
+        module = modules.get(str(node.target))
+        return None if module is None else type(module).__name__.lower()
+    if node.op != "call_function":
+        return None
+    overload = _overload_name(node.target)
+    if overload is not None:
+        return _out_of_place(overload)
+    name = getattr(node.target, "__name__", None)
+    if not isinstance(name, str):
+        return None
+    if name in _INPLACE_OPERATORS and getattr(operator, name, None) is node.target:
+        return name[1:]  # operator.iadd is add done in place
+    return _out_of_place(name)
+
+
+def _out_of_place(name: str) -> str:
+    """"relu" for "relu_"; dunder names ("__getitem__") as they are."""
+    return name[:-1] if name.endswith("_") and not name.endswith("__") and len(name) > 1 else name
+
+
 def is_overload(node: torch.fx.Node) -> bool:
     """Whether `node` calls an aten-style op overload (the form of graphs after AOT Autograd)."""
     return node.op == "call_function" and _overload_name(node.target) is not None

@@ -11,15 +11,17 @@ import difflib
 import functools
 import importlib
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import torch
 
 from compdebug import _torch
-from compdebug.backends.aot import InnerCall
 from compdebug.config import CODEGEN_BUGS, config
 from compdebug.errors import BackendError
+
+if TYPE_CHECKING:
+    from compdebug.backends.aot import InnerCall  # aot.py imports this module
 
 CompilerFn = Callable[[torch.fx.GraphModule, list[Any]], Callable[..., Any]]
 # takes the compiler that receives post-AOT graphs and their role, returns one that wraps it
@@ -83,10 +85,13 @@ class BackendSpec:
         return run
 
     def _settings(self) -> Any:
+        """Capture suspended in this context (no global config change) and Inductor's settings applied."""
         import contextlib
 
+        from compdebug.backends.suspend import capture_suspended
+
         stack = contextlib.ExitStack()
-        stack.enter_context(config.patch({"repro_after": None, "repro_accuracy": False, "inject.ops": {}}))
+        stack.enter_context(capture_suspended())
         if self.inductor_settings:
             stack.enter_context(_torch.inductor_config_patch(self.inductor_settings))
         return stack
@@ -132,11 +137,14 @@ def resolve_backend(backend: str | CompilerFn | BackendSpec, *, with_injection: 
     """Turn a backend name, callable or spec into a `BackendSpec`.
 
     With `with_injection`, the bug-injection keys of `compdebug.config` in force
-    now are recorded in the spec (and so in any repro written from it).
+    now are recorded in the spec (and so in any repro written from it): this
+    reads global config, so it belongs at the API boundary (the compile hook,
+    `wrap_backend`, a failure predicate the user builds); code below passes specs.
+    A spec is returned as it is, and nothing is read.
     """
     if isinstance(backend, BackendSpec):
         return backend
-    inject = _injection_now() if with_injection else {}
+    inject = injection_fields(config.inject.ops, config.inject.stage) if with_injection else {}
     if isinstance(backend, str):
         return BackendSpec(label=repr(backend), fn=_lookup(backend), name=backend, **inject)
     if not callable(backend):
@@ -151,12 +159,12 @@ def resolve_backend(backend: str | CompilerFn | BackendSpec, *, with_injection: 
     )
 
 
-def _injection_now() -> dict[str, Any]:
-    ops = dict(config.inject.ops)
+def injection_fields(ops: Mapping[str, str], stage: str) -> dict[str, Any]:
+    """The `BackendSpec` fields that plant the bugs `ops` at `stage` (as config's `inject.*` say)."""
     if not ops:
         return {}
-    if config.inject.stage != "codegen":
-        return {"inject_ops": ops, "inject_stage": config.inject.stage}
+    if stage != "codegen":
+        return {"inject_ops": dict(ops), "inject_stage": stage}
     return {"inductor_settings": inductor_bug_settings(ops)}
 
 

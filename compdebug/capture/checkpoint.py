@@ -2,8 +2,9 @@
 
 A checkpoint folder holds `graph.py` (the graph as Python source, like any
 repro script), `inputs.pt` and `state.pt` (inputs and module state, loaded with
-`weights_only=True`) and `meta.json` (how it failed, with what, where).
-`write_graph`/`read_graph` are the graph files alone (isolated queries use them too).
+`weights_only=True`) and `meta.json` (how it failed, with what, where). The
+graph files themselves are written and read by `compdebug.repro.graph_files`
+(`write_graph`/`read_graph`, which isolated queries use too).
 """
 
 from __future__ import annotations
@@ -48,8 +49,13 @@ def new_repro_dir() -> pathlib.Path:
     """The folder for one capture: `config.repro_dir`, or a fresh one under ./compdebug_repro/."""
     if config.repro_dir is not None:
         return pathlib.Path(config.repro_dir)
+    return fresh_capture_dir(pathlib.Path("compdebug_repro"))
+
+
+def fresh_capture_dir(parent: pathlib.Path) -> pathlib.Path:
+    """A new folder name under `parent`, unique and sortable by time: `20250101-120000-ab12cd`."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return pathlib.Path("compdebug_repro") / f"{stamp}-{uuid.uuid4().hex[:6]}"
+    return parent / f"{stamp}-{uuid.uuid4().hex[:6]}"
 
 
 def writable_dir(wanted: pathlib.Path) -> pathlib.Path:

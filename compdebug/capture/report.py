@@ -7,12 +7,14 @@ written only once the graph was seen failing the way the original did.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import pathlib
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn
 
+import attrs
 import torch
 
 from compdebug._torch import plain_torch
@@ -107,9 +109,10 @@ def _checkpoint_and_minify(
     gm: torch.fx.GraphModule, inputs: list[Any], failure: Any, target: ReproTarget, stage: str
 ) -> str:
     """Write the checkpoint, then (if asked) the minified repro; the line that says where."""
-    directory = writable_dir(new_repro_dir())
+    directory = writable_dir(_capture_dir())
     checkpoint = write_checkpoint(directory / "checkpoint", gm, inputs, target, stage, fallback=True)
     directory = checkpoint.parent  # where the checkpoint could go (a full disk sends it elsewhere)
+    record = _record(CaptureRecord(folder=directory, checkpoint=checkpoint, stage=stage))
     log.warning(
         "%s failure of %s captured after %s; checkpoint in %s",
         target.kind,
@@ -119,7 +122,8 @@ def _checkpoint_and_minify(
     )
     if not config.minify_on_failure:
         return f"compdebug: checkpoint of the failure written to {checkpoint} (minify it with: python -m compdebug minify {checkpoint})"
-    return _minified_repro(gm, inputs, failure, target, directory, stage)
+    record.repro, line = _minified_repro(gm, inputs, failure, target, directory, stage)
+    return line
 
 
 def _minified_repro(
@@ -129,9 +133,9 @@ def _minified_repro(
     target: ReproTarget,
     directory: pathlib.Path,
     stage: str,
-) -> str:
+) -> tuple[pathlib.Path | None, str]:
     """Minify in this process; on trouble keep the checkpoint and write an unminified repro if it was
-    seen failing as captured, else none. Returns the line that says what was written."""
+    seen failing as captured, else none. Returns (repro.py or None, the line that says what was written)."""
 
     def save_best(best_gm: torch.fx.GraphModule, best_inputs: list[Any]) -> None:
         write_checkpoint(directory / "best", best_gm, best_inputs, target, stage)
@@ -140,22 +144,23 @@ def _minified_repro(
         minifier = Minifier(
             gm, inputs, failure, save_dir=str(directory / "offload"), on_progress=save_best, expect=target
         )
-        return f"compdebug: repro written to {_minify(minifier).save(directory)}"
+        path = _minify(minifier).save(directory)
+        return path, f"compdebug: repro written to {path}"
     except FailureChangedError as problem:
-        return _no_repro(directory, f"it does not fail the same way on its own: {problem}")
+        return None, _no_repro(directory, f"it does not fail the same way on its own: {problem}")
     except CompdebugError as problem:
         log.warning("could not minify the captured failure (%s); checking the unminified graph", problem)
         reason = f"could not minify it: {problem}"
     observed = _judge_once(failure, gm, inputs)
     if not reproduces(observed, target):
-        return _no_repro(directory, f"{reason}; and compiled on its own with {failure.describe()} it gives: "
+        return None, _no_repro(directory, f"{reason}; and compiled on its own with {failure.describe()} it gives: "
                          f"{'no failure' if observed is None else observed.describe()}")
     note = (
         f"Not minified ({reason}).\n"
         f"Checked when written: this graph failed as captured ({describe_target(target)[:200]})."
     )
     path = save_repro(directory, gm, inputs, target, random_inputs=False, note=note)
-    return f"compdebug: unminified repro written to {path} ({reason})"
+    return path, f"compdebug: unminified repro written to {path} ({reason})"
 
 
 def _no_repro(directory: pathlib.Path, why: str) -> str:
@@ -175,3 +180,55 @@ def _judge_once(failure: Any, gm: torch.fx.GraphModule, inputs: list[Any]) -> Si
 def _minify(minifier: Minifier) -> Any:
     """Minify with Dynamo's frame hook off (candidates compile as from plain code)."""
     return minifier.minify()
+
+
+# -- where captures go, for tools that run a whole program ---------------------------
+# (python -m compdebug capture and the pytest plugin: they name the folders and list them)
+
+
+@attrs.define
+class CaptureRecord:
+    """One capture made while `recording_captures` was active."""
+
+    folder: pathlib.Path  # the capture folder: checkpoint/, best/, repro.py
+    checkpoint: pathlib.Path
+    stage: str  # "dynamo" or "aot"
+    repro: pathlib.Path | None = None  # set once repro.py is written; None: the checkpoint only
+
+
+@attrs.frozen
+class _Recorder:
+    records: list[CaptureRecord]
+    folder: Callable[[], pathlib.Path] | None
+
+
+_recorders: list[_Recorder] = []
+
+
+@contextlib.contextmanager
+def recording_captures(folder: Callable[[], pathlib.Path] | None = None) -> Iterator[list[CaptureRecord]]:
+    """Inside, every capture is appended to the list yielded (as soon as its checkpoint is written).
+
+    `folder`, if given, is called to name the folder of each capture whose `repro_dir`
+    is None (instead of a fresh one under ./compdebug_repro/); an explicit
+    `repro_dir` still wins. Recorders nest; the innermost `folder` names.
+    """
+    recorder = _Recorder([], folder)
+    _recorders.append(recorder)
+    try:
+        yield recorder.records
+    finally:
+        _recorders.remove(recorder)
+
+
+def _capture_dir() -> pathlib.Path:
+    namers = [r.folder for r in _recorders if r.folder is not None]
+    if config.repro_dir is None and namers:
+        return namers[-1]()
+    return new_repro_dir()
+
+
+def _record(record: CaptureRecord) -> CaptureRecord:
+    for recorder in _recorders:
+        recorder.records.append(record)
+    return record

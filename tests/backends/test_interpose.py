@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 
 import pytest
 import torch
@@ -149,3 +150,36 @@ def test_torch_compile_options_still_apply_under_injection():
     with config.patch({"inject.ops": {"sin": "accuracy"}}):
         out = compiled(x)
     torch.testing.assert_close(out, torch.cos((torch.sin(x) + 1 + 1) * 2))  # relu(y) became y + 1
+
+
+# -- while compdebug compiles a graph itself, the hook stands aside (in that context only) --
+
+
+def test_compiling_through_a_spec_leaves_global_config_alone_and_the_hook_aside():
+    from compdebug.backends.interpose import hook_active
+    from compdebug.backends.spec import resolve_backend
+
+    seen = {}
+
+    def backend(gm, example_inputs):
+        seen["config"] = (config.repro_after, config.inject.ops)
+        seen["hook here"] = hook_active()
+        other = []  # another thread, say the user's, keeps the user's settings
+        thread = threading.Thread(target=lambda: other.append(hook_active()))
+        thread.start()
+        thread.join()
+        seen["hook in another thread"] = other[0]
+        # a compile started from inside is not injected (cos would raise)
+        seen["nested compile"] = torch.compile(lambda x: x.cos(), backend="eager")(torch.ones(2))
+        return gm.forward
+
+    gm = torch.fx.symbolic_trace(lambda x: x.sin())
+    with config.patch({"inject.ops": {"cos": "compile_error"}}):
+        spec = resolve_backend(backend)  # the boundary: the injection in force is read here
+        compiled = spec.compile(gm, [torch.ones(2)])
+    assert seen["config"] == (None, {"cos": "compile_error"})
+    assert seen["hook here"] is False
+    assert seen["hook in another thread"] is True
+    torch.testing.assert_close(seen["nested compile"], torch.ones(2).cos())
+    assert spec.inject_ops == {"cos": "compile_error"}
+    torch.testing.assert_close(compiled(torch.ones(2)), torch.ones(2).sin())

@@ -21,7 +21,7 @@ import torch
 
 import compdebug
 from compdebug.capture.checkpoint import read_checkpoint
-from tests.realmodels.models import build, training_step
+from benchmarks.real_models import MODELS, training_step
 
 pytest.importorskip("transformers")
 pytestmark = pytest.mark.realmodel
@@ -54,12 +54,13 @@ CODEGEN_COMPILE_ERROR = "CppCompileError: C++ compile error"
 ACCURACY = "AccuracyError"
 
 CASES = [
-    # Inductor's own relu bug, after Dynamo and after AOT, compile error and accuracy (eval mode with
-    # parameters that require grad: AOT Autograd still makes a forward graph, not an inference one)
-    Case("gpt2", "dynamo", "relu", "compile_error", "codegen", error=CODEGEN_COMPILE_ERROR),
-    Case("gpt2", "aot", "relu", "compile_error", "codegen", graph="forward", error=CODEGEN_COMPILE_ERROR),
-    Case("bert", "aot", "relu", "accuracy", "codegen", graph="forward", error=ACCURACY),
-    Case("vit", "dynamo", "relu", "accuracy", "codegen", error=ACCURACY),
+    # Inductor's own relu bug (in the transformers' relu twins), after Dynamo and after AOT, compile
+    # error and accuracy (eval mode with parameters that require grad: AOT Autograd still makes a
+    # forward graph, not an inference one)
+    Case("gpt2_relu", "dynamo", "relu", "compile_error", "codegen", error=CODEGEN_COMPILE_ERROR),
+    Case("gpt2_relu", "aot", "relu", "compile_error", "codegen", graph="forward", error=CODEGEN_COMPILE_ERROR),
+    Case("bert_relu", "aot", "relu", "accuracy", "codegen", graph="forward", error=ACCURACY),
+    Case("vit_relu", "dynamo", "relu", "accuracy", "codegen", error=ACCURACY),
     # a training step whose activations Inductor lays out channels-last: the backward graph's views
     # hold for the eager strides only (issue 9, point 2), and a forward-graph failure of the same step
     Case("resnet", "aot", "where", "compile_error", "aot", train=True, graph="backward",
@@ -86,7 +87,7 @@ def fresh_python(*args: str, path: list[pathlib.Path]) -> subprocess.Popen[str]:
 
 
 def capture(case: Case, repro_dir: pathlib.Path) -> BaseException:
-    model, inputs = build(case.model, train=case.train)
+    model, inputs = MODELS[case.model].build("cpu", train=case.train, batch=1)
     program = training_step(model) if case.train else model
     settings = {
         "repro_after": case.after,

@@ -61,19 +61,36 @@ def capture(repro_dir, fn=sin_relu_cos, backend="eager", **settings):
     return pathlib.Path(repro_dir) / "checkpoint"
 
 
+def file_stamp(path):
+    """(inode, mtime) of `path`, None while it does not exist: a new stamp means the file was written again."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
+def wait_while_running(child, condition, what, timeout=120):
+    """Poll until `condition()` holds; fail if the child exits first or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert child.poll() is None, f"the child exited before {what}: " + child.stderr.read().decode()[-3000:]
+        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
+        time.sleep(0.02)
+
+
 def test_best_checkpoint_survives_sigkill_and_minify_resumes_from_it(tmp_path, child_env):
     repro_dir = tmp_path / "capture"
     script = tmp_path / "capture_and_minify.py"
     script.write_text(CAPTURE_AND_MINIFY)
     child = subprocess.Popen([sys.executable, str(script), str(repro_dir)], env=child_env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    best_meta = repro_dir / "best" / "meta.json"
     try:
-        deadline = time.monotonic() + 120
-        while not (repro_dir / "best" / "meta.json").exists():
-            assert child.poll() is None, child.stderr.read().decode()[-3000:]
-            assert time.monotonic() < deadline, "no best/ checkpoint appeared"
-            time.sleep(0.05)
-        time.sleep(0.3)  # let it make more progress, and maybe be in the middle of a write
+        wait_while_running(child, lambda: file_stamp(best_meta) is not None, "best/ checkpoint")
+        first = file_stamp(best_meta)
+        # killed once it has improved on its first best/ (progress made), maybe in the middle of the next write
+        wait_while_running(child, lambda: file_stamp(best_meta) not in (None, first), "second best/ checkpoint")
         child.send_signal(signal.SIGKILL)
         assert child.wait(30) == -signal.SIGKILL
     finally:

@@ -1,9 +1,10 @@
 """Ports of torch's test/dynamo/test_compile.py (seed 004).
 
 The compilation-callback checks run against compdebug.on_compile_start /
-on_compile_end; the others check torch itself, with compdebug imported, so that
-importing compdebug is shown to break none of it. tests/conftest.py resets
-Dynamo (and so the compile callbacks) around every test.
+on_compile_end; the others check torch itself, with compdebug imported (its
+compile hook in Dynamo), so that importing compdebug is shown to change none of
+it: a compiled, saved and loaded model computes what the eager model computes.
+tests/conftest.py resets Dynamo (and so the compile callbacks) around every test.
 """
 
 from __future__ import annotations
@@ -31,6 +32,27 @@ class ToyModel(torch.nn.Module):
         return self.relu(self.linear(x))
 
 
+def eager(model, x):
+    """What ToyModel computes, written out with its weights (no module call that compiling could touch)."""
+    with torch.no_grad():
+        return torch.relu(x @ model.linear.weight.T + model.linear.bias)
+
+
+def assert_computes_eager(model, reference):
+    """`model` (compiled, loaded, scripted) gives `reference`'s eager result on fresh inputs."""
+    for _ in range(2):  # the first call compiles, the second runs the compiled code
+        x = torch.randn(3, 10)
+        torch.testing.assert_close(model(x), eager(reference, x))
+
+
+@pytest.fixture(autouse=True)
+def _compdebug_hook_is_in_dynamo():
+    """The premise of these ports: compdebug's compile hook sits in Dynamo while torch runs."""
+    from torch._dynamo import eval_frame
+
+    assert getattr(eval_frame.get_compiler_fn, "_compdebug_compile_hook", False)
+
+
 def test_compilation():
     model = ToyModel()
     cnt = CompileCounter()
@@ -49,23 +71,23 @@ def test_overwrite_call_impl():
 def test_save():
     model = ToyModel()
     model.compile()
-    model(torch.randn(1, 10))
+    assert_computes_eager(model, model)
     with tempfile.TemporaryDirectory() as tmpdirname:
         torch.save(model, os.path.join(tmpdirname, "model.pt"))
         # torch >= 2.6 loads weights only by default; a whole module needs weights_only=False
         loaded_model = torch.load(os.path.join(tmpdirname, "model.pt"), weights_only=False)
-        loaded_model(torch.randn(1, 10))
+        assert_computes_eager(loaded_model, model)
 
 
 def test_state_dict_save():
     model = ToyModel()
     model.compile()
-    model(torch.randn(1, 10))
+    assert_computes_eager(model, model)
     with tempfile.TemporaryDirectory() as tmpdirname:
         torch.save(model.state_dict(), os.path.join(tmpdirname, "model.pt"))
         loaded_model = ToyModel()
         loaded_model.load_state_dict(torch.load(os.path.join(tmpdirname, "model.pt")))
-        loaded_model(torch.randn(1, 10))
+        assert_computes_eager(loaded_model, model)
 
 
 @pytest.mark.skipif(
@@ -76,12 +98,12 @@ def test_state_dict_save():
 def test_jit_save():
     model = ToyModel()
     model.compile()
-    model(torch.randn(1, 10))
+    assert_computes_eager(model, model)
     scripted_model = torch.jit.script(model)
     with tempfile.TemporaryDirectory() as tmpdirname:
         torch.jit.save(scripted_model, os.path.join(tmpdirname, "model.pt"))
         loaded_model = torch.jit.load(os.path.join(tmpdirname, "model.pt"))
-        loaded_model(torch.randn(1, 10))
+        assert_computes_eager(loaded_model, model)
 
 
 def test_compilation_callback():
