@@ -1,4 +1,5 @@
-"""The static real-model corpus: HF GPT-2, BERT, ViT and ResNet on CPU, captured to repro.py.
+"""The static real-model corpus: HF GPT-2, BERT, ViT and ResNet on CPU (on a GPU machine the same
+cases on CUDA with Triton, plus torchvision's resnet18), captured to repro.py.
 
 Each case compiles a real model with a real bug (Inductor's own relu codegen
 bug, or one injected at AOT stage into a training step whose activations
@@ -39,11 +40,12 @@ class Case:
     train: bool = False
     graph: str | None = None  # after AOT: the graph that fails (forward, backward, inference)
     error: str = ""  # what the caught error, repro.py and `run DIR` show
+    device: str = "cpu"
 
     @property
     def id(self) -> str:
         mode = "train" if self.train else "eval"
-        return f"{self.model}-{mode}-after_{self.after}-{self.stage}_{self.op}_{self.kind}"
+        return f"{self.model}-{self.device}-{mode}-after_{self.after}-{self.stage}_{self.op}_{self.kind}"
 
     @property
     def inductors_bug(self) -> bool:
@@ -72,6 +74,21 @@ CASES = [
 ]
 
 
+# the GPU machine (Triton): Inductor's relu bug in Triton's codegen, and the channels-last training
+# step on HF ResNet and torchvision's resnet18 (where torchvision is installed)
+_GPU = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+_TORCHVISION = pytest.mark.skipif(not MODELS["resnet18"].available, reason="needs torchvision")
+GPU_CASES = [
+    pytest.param(Case(c.model, c.after, c.op, c.kind, c.stage, c.train, c.graph, device="cuda",
+                      error=c.error if c.stage == "aot" or c.kind == "accuracy" else ""), marks=_GPU)
+    for c in CASES
+] + [
+    pytest.param(Case("resnet18", "aot", "where", kind, "aot", train=True, graph="backward", device="cuda",
+                      error=error), marks=[*_GPU, _TORCHVISION])
+    for kind, error in [("compile_error", CASES[4].error), ("runtime_error", CASES[5].error)]
+]
+
+
 @pytest.fixture(scope="module")
 def without_compdebug(tmp_path_factory) -> pathlib.Path:
     """A folder whose `compdebug` refuses to import: first on PYTHONPATH, it proves a repro needs torch only."""
@@ -87,7 +104,7 @@ def fresh_python(*args: str, path: list[pathlib.Path]) -> subprocess.Popen[str]:
 
 
 def capture(case: Case, repro_dir: pathlib.Path) -> BaseException:
-    model, inputs = MODELS[case.model].build("cpu", train=case.train, batch=1)
+    model, inputs = MODELS[case.model].build(case.device, train=case.train, batch=1)
     program = training_step(model) if case.train else model
     settings = {
         "repro_after": case.after,
@@ -101,7 +118,7 @@ def capture(case: Case, repro_dir: pathlib.Path) -> BaseException:
     return caught.value
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+@pytest.mark.parametrize("case", [*CASES, *GPU_CASES], ids=lambda case: case.id)
 def test_capture_gives_a_repro_that_fails_the_same_way_in_a_fresh_process(case, tmp_path, without_compdebug):
     error = capture(case, tmp_path)
     assert case.error in f"{type(error).__name__}: {error}"
@@ -109,6 +126,7 @@ def test_capture_gives_a_repro_that_fails_the_same_way_in_a_fresh_process(case, 
     checkpoint = read_checkpoint(tmp_path / "checkpoint")
     inner = checkpoint.target.backend.inner
     assert (inner.role if inner else None) == case.graph
+    shown = case.error or f"{checkpoint.target.error_type}: "  # where the text is not known here: the type
     if case.graph == "backward":  # Inductor's channels-last activations, kept as the inner compiler got them
         assert any(x.dim() == 4 and not x.is_contiguous() for x in checkpoint.inputs if isinstance(x, torch.Tensor))
 
@@ -117,6 +135,6 @@ def test_capture_gives_a_repro_that_fails_the_same_way_in_a_fresh_process(case, 
     rerun = fresh_python("-m", "compdebug", "run", str(tmp_path), path=[REPO])
     repro_out, repro_err = repro.communicate(timeout=600)
     rerun_out, rerun_err = rerun.communicate(timeout=600)
-    assert repro.returncode != 0 and case.error in repro_err, repro_err[-3000:]
+    assert repro.returncode != 0 and shown in repro_err, repro_err[-3000:]
     assert rerun.returncode == 1 and "still fails the same way" in rerun_out, (rerun_out + rerun_err)[-3000:]
-    assert case.error in rerun_out or case.kind == "accuracy"
+    assert shown in rerun_out or case.kind == "accuracy"
