@@ -236,6 +236,8 @@ def compile_fx(gm: torch.fx.GraphModule, example_inputs: list[Any], **kwargs: An
 
 
 def compile_fx_inner() -> Callable[..., Any]:
+    """Inductor's inner compiler. compdebug passes it only `static_input_idxs`, `is_backward`,
+    `is_inference` and `cudagraphs` (a BoxedBool), keywords it has taken since well before 2.11."""
     from torch._inductor.compile_fx import compile_fx_inner as inner
 
     return inner
