@@ -229,19 +229,13 @@ def plain_torch() -> Iterator[None]:
         yield
 
 
-# -- tensors and symbolic numbers --------------------------------------------
+# -- tensors -------------------------------------------------------------------
 def tensor_version(t: torch.Tensor) -> int | None:
     """The version counter of `t` (bumped by every in-place write), or None for inference tensors."""
     try:
         return t._version
     except RuntimeError:
         return None
-
-
-def symbolic_hint(value: Any) -> Any:
-    """The number a SymInt/SymFloat/SymBool stands for in this compile (its hint), or None if it has none."""
-    node = value.node
-    return node.hint if node.has_hint() else None
 
 
 def mark_boxed(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -252,6 +246,130 @@ def mark_boxed(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 # the attribute Dynamo reads through backend wrappers to find the user's backend
 ORIG_BACKEND_ATTR = "_torchdynamo_orig_backend"
+
+
+# -- symbolic shapes ------------------------------------------------------------
+# A dynamic-shape compile hands compilers SymInts and fake tensors whose sizes are
+# SymInts; each SymInt wraps a sympy expression over the symbols of one ShapeEnv,
+# with its value in the run being compiled (its hint). Checked on torch 2.13 (CPU);
+# torch 2.11 has the same names (ShapeEnv.backed_var_to_val is 2.11's var_to_val,
+# read through `_symbol_values`).
+SYMBOLIC_TYPES = (torch.SymInt, torch.SymFloat, torch.SymBool)
+MARK_DYNAMIC = "torch._dynamo.mark_dynamic"  # what repro scripts call to make a dim symbolic
+
+
+def symbolic_hint(value: Any) -> Any:
+    """The number a SymInt/SymFloat/SymBool stands for in this compile (its hint), or None if it has none."""
+    node = value.node
+    return node.hint if node.has_hint() else None
+
+
+def symbolic_expr(value: Any) -> str | None:
+    """The expression a SymInt stands for ("s77", "4*s27"), or None for a plain int or a constant SymInt."""
+    if not isinstance(value, torch.SymInt):
+        return None
+    import sympy
+
+    expr = value.node.expr
+    return None if isinstance(expr, sympy.Integer) else str(expr)
+
+
+def symbol_values(value: Any) -> dict[str, int]:
+    """name -> hint of each free symbol of a SymInt that has a hint (unbacked symbols have none)."""
+    if not isinstance(value, torch.SymInt):
+        return {}
+    known = _symbol_values(value.node.shape_env)
+    return {str(symbol): int(known[symbol]) for symbol in value.node.expr.free_symbols if symbol in known}
+
+
+def _symbol_values(shape_env: Any) -> Mapping[Any, Any]:
+    values = getattr(shape_env, "backed_var_to_val", None)  # torch 2.13
+    return values if values is not None else shape_env.var_to_val  # torch 2.11
+
+
+def is_fake_tensor(value: Any) -> bool:
+    """Whether `value` is a FakeTensor (metadata only, as compilers see inputs under AOT Autograd)."""
+    from torch._subclasses.fake_tensor import is_fake
+
+    return isinstance(value, torch.Tensor) and is_fake(value)
+
+
+class SymbolicSpace:
+    """A fresh ShapeEnv and the FakeTensorMode over it: symbols, SymInts and fake tensors to compile with.
+
+    Symbols are made DYNAMIC (never duck-sized into another symbol of the same
+    value, never specialised for being 0 or 1), so expressions rebuilt here keep
+    exactly the symbols they were recorded with.
+    """
+
+    def __init__(self) -> None:
+        from torch._subclasses.fake_tensor import FakeTensorMode
+        from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+        self.shape_env = ShapeEnv()
+        self.fake_mode = FakeTensorMode(shape_env=self.shape_env, allow_non_fake_inputs=True)
+        self._symbols: dict[str, Any] = {}
+
+    def symbol(self, name: str, value: int) -> Any:
+        """The symbol standing for `name` (made on first use, with `value` as its hint)."""
+        if name not in self._symbols:
+            from torch._dynamo.source import ConstantSource
+            from torch.fx.experimental.symbolic_shapes import DimDynamic
+
+            self._symbols[name] = self.shape_env.create_symbol(
+                value, ConstantSource(f"compdebug_{name}"), dynamic_dim=DimDynamic.DYNAMIC,
+                do_not_specialize_zero_one=True,
+            )
+        return self._symbols[name]
+
+    def symint(self, text: str, values: Mapping[str, int]) -> Any:
+        """A SymInt of this space for the expression `text` over symbols named in `values` (their hints)."""
+        import sympy
+        import torch.utils._sympy.functions as sympy_functions
+
+        names = {name: sympy.Symbol(name, integer=True, positive=True) for name in values}
+        functions = {name: getattr(sympy_functions, name) for name in dir(sympy_functions) if name[:1].isupper()}
+        expr = sympy.sympify(text, locals={**functions, **names})
+        hint = int(expr.xreplace({names[n]: v for n, v in values.items()}))
+        own = expr.xreplace({names[n]: self.symbol(n, v) for n, v in values.items() if names[n] in expr.free_symbols})
+        return self.shape_env.create_symintnode(own, hint=hint)
+
+    def fake_tensor(
+        self, size: list[Any], stride: list[Any], offset: Any, like: torch.Tensor
+    ) -> torch.Tensor:
+        """A fake tensor of this space with these (symbolic) sizes, strides and storage offset, the
+        dtype, device and requires_grad of `like`."""
+        with self.fake_mode:
+            if offset == 0:
+                fake = torch.empty_strided(size, stride, dtype=like.dtype, device=like.device)
+            else:
+                span = 1 + sum((s - 1) * st for s, st in zip(size, stride))
+                base = torch.empty_strided((offset + span,), (1,), dtype=like.dtype, device=like.device)
+                fake = base.as_strided(size, stride, offset)
+        return fake.requires_grad_(like.requires_grad) if like.requires_grad else fake
+
+    def static_fake(self, real: torch.Tensor) -> torch.Tensor:
+        """A fake tensor of this space with `real`'s metadata, every size static."""
+        return self.fake_mode.from_tensor(real, static_shapes=True)
+
+    def propagate(self, gm: torch.fx.GraphModule, fake_inputs: list[Any]) -> None:
+        """Run `gm` on `fake_inputs` (of this space), setting every node's meta["val"] as AOT Autograd does."""
+        from torch.fx.passes.fake_tensor_prop import FakeTensorProp
+
+        with self.fake_mode:
+            FakeTensorProp(gm, self.fake_mode).propagate_dont_convert_inputs(*fake_inputs)
+
+
+def mark_dynamic(t: torch.Tensor, dims: list[int]) -> None:
+    """Ask Dynamo to trace these dims of `t` symbolically (what `MARK_DYNAMIC` does in a script)."""
+    torch._dynamo.mark_dynamic(t, dims)
+
+
+def dynamo_compiling() -> bool:
+    """Whether this runs inside a Dynamo compile (a tracing context is active)."""
+    from torch._guards import TracingContext
+
+    return TracingContext.try_get() is not None
 
 
 # -- modules -------------------------------------------------------------------

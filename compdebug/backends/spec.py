@@ -55,13 +55,19 @@ class BackendSpec:
         Capture is switched off while compiling, so that minifying a captured
         failure never captures its own candidates. `wrap_inner`, if given, wraps
         the compiler that receives the graphs after AOT Autograd (after-AOT capture).
+        A Dynamo graph traced with symbolic inputs and given real ones is traced
+        by Dynamo again with the same dims dynamic (`compdebug.backends.dynamic`).
         """
+        from compdebug.backends.dynamic import compile_through_dynamo, needs_dynamo
         from compdebug.backends.inject import compile_injected
 
         with self._settings():
-            compiled = compile_injected(
-                self.fn, gm, example_inputs, self.inject_ops, self.inject_stage, wrap_inner=wrap_inner
-            )
+            if wrap_inner is None and needs_dynamo(gm, example_inputs):  # symbolic after Dynamo: trace it again
+                compiled = compile_through_dynamo(self.compile, gm, example_inputs)
+            else:
+                compiled = compile_injected(
+                    self.fn, gm, example_inputs, self.inject_ops, self.inject_stage, wrap_inner=wrap_inner
+                )
 
         @functools.wraps(compiled)
         def run(*args: Any) -> Any:

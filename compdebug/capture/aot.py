@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from compdebug.backends.spec import BackendSpec
-from compdebug import _torch
+from compdebug import _torch, symbolic
 from compdebug._torch import plain_torch
 from compdebug.capture.report import capture_settings, report_failure, report_if_inaccurate
 from compdebug.capture.signature import target_for
@@ -67,17 +67,9 @@ def _checked_on_first_call(
 
 
 def _real_like(value: Any) -> Any:
-    """A real tensor with the metadata of a fake one (values random); other values as they are."""
-    if not isinstance(value, torch.Tensor):
-        return value
-    size = [int(s) for s in value.size()]
-    stride = [int(s) for s in value.stride()]
-    real = torch.empty_strided(size, stride, dtype=value.dtype, device=value.device)
-    with torch.no_grad():
-        if value.dtype.is_floating_point or value.dtype.is_complex:
-            real.normal_()
-        elif value.dtype == torch.bool:
-            real.random_(0, 2)
-        else:
-            real.random_(0, 8)
-    return real.requires_grad_(value.requires_grad)
+    """A real value for an example input of the inner compiler: a fake tensor as a real one of its
+    hinted sizes, strides and storage offset (random values), a SymInt as its hint; others as they are.
+
+    Which dims were symbolic stays on the graph's placeholders (`compdebug.symbolic`).
+    """
+    return symbolic.concrete(value)

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from compdebug import accuracy
+from compdebug import accuracy, symbolic
 from compdebug.errors import ReproError
 from compdebug.repro import tensors
 from compdebug.repro._files import atomic_write
@@ -65,7 +65,7 @@ def script_text(
         *helpers,
         source.text,
         _inputs(inputs, random_inputs, state_names),
-        _run(target, len(inputs), state_names),
+        _run(target, len(inputs), state_names, _dynamic_compile(gm, inputs, target)),
     ]
     return "\n\n\n".join(section for section in sections if section) + "\n"
 
@@ -221,7 +221,7 @@ def _inputs(inputs: list[Any], random_inputs: bool, state_names: list[str]) -> s
     return f"values = {load}\ninputs = values[:{len(inputs)}]"
 
 
-def _run(target: ReproTarget, n_inputs: int, state_names: list[str]) -> str:
+def _run(target: ReproTarget, n_inputs: int, state_names: list[str], dynamic_compile: str | None = None) -> str:
     lines = ["mod = Repro()"]
     if state_names:
         lines.append(f"set_module_tensors(mod, {_list_source(state_names)}, values[{n_inputs}:])")
@@ -233,7 +233,10 @@ def _run(target: ReproTarget, n_inputs: int, state_names: list[str]) -> str:
             f"    raise SystemExit({f'{target.predicate_path} returns True for this graph: the failure reproduces'!r})",
         ]
     else:
-        lines.append(f"compiled = torch.compile(mod, backend={target.backend.backend_source()}, fullgraph=True)")
+        if dynamic_compile is not None:
+            lines.append(dynamic_compile)
+        else:
+            lines.append(f"compiled = torch.compile(mod, backend={target.backend.backend_source()}, fullgraph=True)")
         if target.kind == "accuracy":
             lines += [
                 "ok, detail = check_accuracy(",
@@ -254,3 +257,19 @@ def _list_source(items: list[str]) -> str:
     if len(one_line) <= 80:
         return one_line
     return "[\n" + "".join(f"    {item!r},\n" for item in items) + "]"
+
+
+# -- dynamic shapes (compdebug.symbolic) ------------------------------------------
+def _dynamic_compile(gm: torch.fx.GraphModule, inputs: list[Any], target: ReproTarget) -> str | None:
+    """The lines that define `compiled` for a Dynamo graph traced with symbolic inputs: Dynamo
+    traces it again with the same dims dynamic (what the minifier checked, `compdebug.backends.dynamic`);
+    None for a graph with static inputs, an after-AOT graph or a predicate."""
+    if target.kind == "predicate" or target.backend is None or not symbolic.traced_by_dynamo(gm):
+        return None
+    shapes = symbolic.describe_graph(gm, inputs)
+    if not shapes.any:
+        return None
+    names = [node.name for node in gm.graph.find_nodes(op="placeholder")]
+    call = symbolic.dynamo_call(shapes, inputs)
+    summary = f"# dynamic shapes: {symbolic.summary(shapes, inputs, names)}"
+    return f"\n\n{summary}\n{call.source(names, target.backend.backend_source())}\n\n"

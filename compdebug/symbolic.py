@@ -1,0 +1,433 @@
+"""Symbolic sizes: how a dynamic-shape compile saw a graph's inputs, recorded as data and rebuilt.
+
+`torch.compile(dynamic=True)`, `mark_dynamic` and the automatic dynamic shapes of a
+recompile hand the backend SymInt inputs and tensors whose sizes are SymInts.
+`SymbolicInputs` records, per graph input, its sizes, strides and storage offset
+(or its number) as expressions over symbols, and each symbol's value in the
+failing run (its hint). From it come real inputs of the hinted sizes, fake inputs
+with the same dims symbolic under a fresh ShapeEnv (to compile after AOT as the
+inner compiler saw the graph), and the `mark_dynamic` lines and call of a repro
+(to compile after Dynamo with the same dims dynamic).
+
+The graph itself carries what is symbolic: its placeholders' example values
+(`meta["example_value"]` after Dynamo, `meta["val"]` after AOT) are fake tensors
+and SymInts. Candidates built from it copy those, so `describe_graph` of any
+candidate tells how its inputs are symbolic; a graph read from disk gets them
+back from the recorded data (`restore_metas`).
+
+This module imports only torch and compdebug's room for torch's internals, so
+every layer (backends, capture, minify, repro) may use it.
+"""
+
+from __future__ import annotations
+
+import ast
+import keyword
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Union
+
+import attrs
+import torch
+import torch.fx
+
+from compdebug import _torch
+
+log = logging.getLogger("compdebug.symbolic")
+
+Expr = Union[int, str]  # a plain number, or an expression over symbols ("s77", "4*s27")
+# where a graph keeps its placeholders' example values: Dynamo's key first, then AOT Autograd's
+META_KEYS = ("example_value", "val")
+MIN_DYNAMIC = 2  # Dynamo specialises sizes 0 and 1, so a dim smaller than this cannot stay symbolic
+
+
+@attrs.frozen
+class SymbolicTensor:
+    """A tensor input whose sizes, strides or storage offset are symbolic."""
+
+    size: tuple[Expr, ...]
+    stride: tuple[Expr, ...]
+    offset: Expr = 0
+
+    @property
+    def dynamic_dims(self) -> tuple[int, ...]:
+        """The dims whose size is symbolic."""
+        return tuple(i for i, s in enumerate(self.size) if isinstance(s, str))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"size": list(self.size), "stride": list(self.stride), "offset": self.offset}
+
+
+@attrs.frozen
+class SymbolicNumber:
+    """An int input that is symbolic (a SymInt): a size of another input, or an int Dynamo kept dynamic."""
+
+    expr: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"int": self.expr}
+
+
+Symbolic = Union[SymbolicTensor, SymbolicNumber]
+
+
+@attrs.frozen
+class SymbolicInputs:
+    """How each input of a graph was symbolic (None: not at all), and each symbol's hint."""
+
+    values: tuple[Symbolic | None, ...]
+    hints: Mapping[str, int] = attrs.field(factory=dict, converter=dict)
+
+    @property
+    def any(self) -> bool:
+        return any(v is not None for v in self.values)
+
+    def dynamic_dims(self) -> dict[int, tuple[int, ...]]:
+        """input index -> its symbolic dims, for the tensor inputs that have some."""
+        return {
+            i: v.dynamic_dims for i, v in enumerate(self.values) if isinstance(v, SymbolicTensor) and v.dynamic_dims
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe data (`from_json` reads it back); "dynamic_dims" is there for people reading meta.json."""
+        return {
+            "inputs": [None if v is None else v.to_json() for v in self.values],
+            "hints": dict(sorted(self.hints.items())),
+            "dynamic_dims": {str(i): list(dims) for i, dims in self.dynamic_dims().items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SymbolicInputs:
+        values: list[Symbolic | None] = []
+        for entry in data["inputs"]:
+            if entry is None:
+                values.append(None)
+            elif "int" in entry:
+                values.append(SymbolicNumber(entry["int"]))
+            else:
+                values.append(SymbolicTensor(tuple(entry["size"]), tuple(entry["stride"]), entry.get("offset", 0)))
+        return cls(tuple(values), {name: int(v) for name, v in data.get("hints", {}).items()})
+
+
+# -- recording ------------------------------------------------------------------
+def describe(value: Any) -> tuple[Symbolic | None, dict[str, int]]:
+    """(how `value` is symbolic or None, the hints of the symbols it uses); `value` is a
+    tensor (fake or real) or a number, a SymInt being symbolic."""
+    if isinstance(value, torch.SymInt):
+        expr = _torch.symbolic_expr(value)
+        return (None, {}) if expr is None else (SymbolicNumber(expr), _torch.symbol_values(value))
+    if not isinstance(value, torch.Tensor):
+        return None, {}
+    parts = [*value.size(), *value.stride(), value.storage_offset()]
+    if not any(_torch.symbolic_expr(p) is not None for p in parts):
+        return None, {}
+    hints: dict[str, int] = {}
+    for part in parts:
+        hints.update(_torch.symbol_values(part))
+    return SymbolicTensor(
+        tuple(_expr(s) for s in value.size()), tuple(_expr(s) for s in value.stride()), _expr(value.storage_offset())
+    ), hints
+
+
+def _expr(value: Any) -> Expr:
+    text = _torch.symbolic_expr(value)
+    return int(value) if text is None else text
+
+
+def example_value(node: torch.fx.Node) -> Any:
+    """The example value a compiler recorded for `node` (fake tensor, SymInt, number), or None."""
+    for key in META_KEYS:
+        if key in node.meta:
+            return node.meta[key]
+    return None
+
+
+def describe_graph(gm: torch.fx.GraphModule, inputs: Sequence[Any] | None = None) -> SymbolicInputs:
+    """How each input of `gm` is symbolic: by its placeholder's example value, else by the input itself."""
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    values: list[Symbolic | None] = []
+    hints: dict[str, int] = {}
+    for i, node in enumerate(placeholders):
+        seen = example_value(node)
+        if seen is None and inputs is not None and i < len(inputs):
+            seen = inputs[i]
+        symbolic, used = describe(seen)
+        values.append(symbolic)
+        hints.update(used)
+    return SymbolicInputs(tuple(values), hints)
+
+
+def is_symbolic(gm: torch.fx.GraphModule) -> bool:
+    """Whether some input of `gm` was symbolic when it was traced."""
+    return describe_graph(gm).any
+
+
+def traced_by_dynamo(gm: torch.fx.GraphModule) -> bool:
+    """Whether `gm`'s placeholders carry Dynamo's example values (an after-Dynamo graph, not an aten one)."""
+    return any("example_value" in node.meta for node in gm.graph.find_nodes(op="placeholder"))
+
+
+def summary(shapes: SymbolicInputs, inputs: Sequence[Any], names: Sequence[str]) -> str:
+    """One line for people: which inputs and dims are symbolic, and the values of the symbols."""
+    parts = []
+    for name, value in zip(names, shapes.values):
+        if isinstance(value, SymbolicTensor) and value.dynamic_dims:
+            parts.append(f"{name} dims {list(value.dynamic_dims)} of [{', '.join(map(str, value.size))}]")
+        elif isinstance(value, SymbolicNumber):
+            parts.append(f"{name} = {value.expr}")
+    values = symbol_values(shapes, inputs)
+    known = ", ".join(f"{k}={v}" for k, v in sorted(values.items()))
+    return f"{'; '.join(parts) or 'no dims'} symbolic" + (f" ({known})" if known else "")
+
+
+# -- real values ------------------------------------------------------------------
+def concrete(value: Any) -> Any:
+    """A real value for a symbolic or fake one: a SymInt/SymFloat/SymBool as its hint, a fake
+    tensor as a real one of its hinted sizes, strides and offset (random values); others as they are."""
+    kind = {torch.SymInt: int, torch.SymFloat: float, torch.SymBool: bool}.get(type(value))
+    if kind is not None:
+        hint = _torch.symbolic_hint(value)
+        return kind(value if hint is None else hint)
+    if _torch.is_fake_tensor(value) or (isinstance(value, torch.Tensor) and value.device.type == "meta"):
+        return _real_like(value)
+    return value
+
+
+def concrete_inputs(values: Sequence[Any]) -> list[Any]:
+    """`concrete` of each value."""
+    return [concrete(v) for v in values]
+
+
+def _real_like(fake: torch.Tensor) -> torch.Tensor:
+    size = [concrete(s) for s in fake.size()]
+    stride = [concrete(s) for s in fake.stride()]
+    offset = concrete(fake.storage_offset())
+    device = fake.device if fake.device.type != "meta" else torch.device("cpu")
+    with _torch.plain_torch():
+        span = 1 + sum((s - 1) * st for s, st in zip(size, stride)) if all(size) else 0
+        flat = torch.empty(offset + span, dtype=fake.dtype, device=device)
+        with torch.no_grad():
+            _fill(flat)
+        real = flat.as_strided(size, stride, offset)
+    return real.requires_grad_(fake.requires_grad) if fake.requires_grad else real
+
+
+def _fill(flat: torch.Tensor) -> None:
+    # a generator of our own: the same values every time, the user's random state untouched
+    generator = torch.Generator(device=flat.device).manual_seed(0)
+    if flat.dtype == torch.bool:
+        flat.random_(0, 2, generator=generator)
+    elif flat.dtype.is_floating_point or flat.dtype.is_complex:
+        try:
+            flat.normal_(generator=generator)
+        except (RuntimeError, NotImplementedError):  # float8 and other dtypes without a normal kernel
+            flat.copy_(torch.randn(flat.shape, device=flat.device, generator=generator).to(flat.dtype))
+    else:
+        flat.random_(0, 8, generator=generator)
+
+
+# -- fake inputs, as the compiler saw them ------------------------------------------
+def symbol_values(shapes: SymbolicInputs, inputs: Sequence[Any]) -> dict[str, int]:
+    """Each symbol's value in `inputs` (real values: a dim or an int that is exactly that symbol);
+    the recorded hint where no input shows it. Inputs shrunk after capture keep their symbols this way."""
+    values = dict(shapes.hints)
+    for symbolic, value in zip(shapes.values, inputs):
+        if isinstance(symbolic, SymbolicNumber) and _is_symbol(symbolic.expr) and isinstance(value, int):
+            values[symbolic.expr] = int(value)
+        elif isinstance(symbolic, SymbolicTensor) and isinstance(value, torch.Tensor):
+            for expr, size in zip(symbolic.size, value.shape):
+                if isinstance(expr, str) and _is_symbol(expr):
+                    values[expr] = int(size)
+    return values
+
+
+def fake_inputs(shapes: SymbolicInputs, inputs: Sequence[Any], space: _torch.SymbolicSpace) -> list[Any]:
+    """Fake versions of the real `inputs` in `space`: the dims `shapes` records as symbolic get
+    symbols of `space` (one per recorded symbol), everything else is static; a symbolic int
+    becomes a SymInt. Non-tensor, non-symbolic values pass through."""
+    values = symbol_values(shapes, inputs)
+    out: list[Any] = []
+    for symbolic, value in zip(shapes.values, inputs):
+        if isinstance(symbolic, SymbolicNumber):
+            out.append(space.symint(symbolic.expr, values))
+        elif isinstance(value, torch.Tensor) and isinstance(symbolic, SymbolicTensor) and len(symbolic.size) == value.dim():
+            sym = lambda expr, actual: space.symint(expr, values) if isinstance(expr, str) else actual  # noqa: E731
+            size = [sym(e, a) for e, a in zip(symbolic.size, value.shape)]
+            stride = [sym(e, a) for e, a in zip(symbolic.stride, value.stride())]
+            out.append(space.fake_tensor(size, stride, sym(symbolic.offset, value.storage_offset()), value))
+        elif isinstance(value, torch.Tensor):
+            out.append(space.static_fake(value))
+        else:
+            out.append(value)
+    return out
+
+
+def symbolic_graph(
+    gm: torch.fx.GraphModule, inputs: Sequence[Any], shapes: SymbolicInputs | None = None
+) -> tuple[torch.fx.GraphModule, list[Any]]:
+    """(a copy of `gm`, its example inputs) as a compiler after AOT Autograd saw them: inputs are
+    fake tensors and SymInts of one fresh ShapeEnv, symbolic where `shapes` (default: `gm`'s
+    placeholders) says, sized like the real `inputs`; every node's meta["val"] is propagated anew
+    from them, so no metadata of the original compile's ShapeEnv is left in the copy."""
+    shapes = describe_graph(gm) if shapes is None else shapes
+    space = _torch.SymbolicSpace()
+    fakes = fake_inputs(shapes, list(inputs), space)
+    graph = torch.fx.Graph()
+    graph.output(graph.graph_copy(gm.graph, {}))
+    for node in graph.nodes:
+        for key in (*META_KEYS, "tensor_meta"):
+            node.meta.pop(key, None)
+    copy = torch.fx.GraphModule(gm, graph)
+    space.propagate(copy, fakes)
+    return copy, fakes
+
+
+def restore_metas(gm: torch.fx.GraphModule, shapes: SymbolicInputs, inputs: Sequence[Any], key: str) -> None:
+    """Give the placeholders of `gm` (read back from disk, so without metadata) example values
+    (`meta[key]`) that are symbolic as `shapes` records, so `describe_graph(gm)` tells it again."""
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    for node, fake in zip(placeholders, fake_inputs(shapes, list(inputs), _torch.SymbolicSpace())):
+        if isinstance(fake, (torch.Tensor, torch.SymInt)):
+            node.meta[key] = fake
+
+
+# -- after Dynamo: the same dims dynamic when Dynamo traces the graph again --------------
+_INPUT = "__compdebug_input_{}__"  # stands for input i in `DynamoCall.arguments`
+_INPUT_NAME = re.compile(r"__compdebug_input_(\d+)__")
+
+
+@attrs.frozen
+class DynamoCall:
+    """How to hand a graph to Dynamo so that it traces the inputs symbolic as they were.
+
+    Tensor inputs get `mark_dynamic` on their symbolic dims, on every call (so
+    copies of the inputs, as an accuracy check makes, are marked too). A symbolic
+    int input is read off a tensor input of which it is a size (`x.size(0)`, or an
+    expression of such sizes), so Dynamo sees the same symbol; a symbol no tensor
+    input shows is the size of a "carrier" tensor (`torch.empty(n)`, marked
+    dynamic), as torch's own repro scripts do. `compiled(*args)` takes the graph's
+    arguments unchanged, so eager and compiled code are called alike.
+    """
+
+    marks: Mapping[int, tuple[int, ...]]  # input index -> dims to mark dynamic
+    carriers: Mapping[str, int]  # carrier name -> its size (the symbol's value)
+    arguments: tuple[str | None, ...]  # per input: what the graph gets in its place (None: the argument)
+
+    def source(self, names: Sequence[str], backend: str, *, graph: str = "mod") -> str:
+        """Script lines defining `compiled(*args)`: `graph` (taking `names`) compiled by
+        `torch.compile(..., backend=<backend>, fullgraph=True, dynamic=False)`, the recorded
+        dims marked dynamic and the symbolic ints read off sizes."""
+        names = _parameter_names(names, {graph, "torch", *self.carriers})  # what symbolic_mod's body reads
+        lines = []
+        for carrier, size in self.carriers.items():
+            lines += [f"{carrier} = torch.empty({size})", f"{_torch.MARK_DYNAMIC}({carrier}, [0])"]
+        args = [
+            name if text is None else _INPUT_NAME.sub(lambda m: names[int(m.group(1))], text)
+            for name, text in zip(names, self.arguments)
+        ]
+        # a function of its own for Dynamo to compile (a module would share nn.Module's call code,
+        # and its recompile limit, with every other module compiled in this process)
+        lines += [
+            "",
+            "",
+            f"def symbolic_mod({', '.join(names)}):",
+            "    # symbolic int inputs are read off the sizes Dynamo traces symbolically, so they stay tied to them"
+            if args != list(names) else "    # what Dynamo compiles: the graph, called with the arguments it is given",
+            f"    return {graph}({', '.join(args)})",
+            "",
+            "",
+        ]
+        lines += [
+            # dynamic=False: exactly the marked dims are symbolic, whatever else is set
+            f"compiled_mod = torch.compile(symbolic_mod, backend={backend}, fullgraph=True, dynamic=False)",
+            "",
+            "",
+            "def compiled(*args):",
+            "    # the dims the compiler saw as symbolic, marked on whatever inputs it is given",
+            *(f"    {_torch.MARK_DYNAMIC}(args[{i}], {list(dims)!r})" for i, dims in self.marks.items()),
+            "    return compiled_mod(*args)",
+        ]
+        return "\n".join(lines).strip("\n")
+
+    def function(self, gm: torch.fx.GraphModule, backend: Any) -> Any:
+        """`compiled` of `source`, made here: `gm` compiled through Dynamo by the callable `backend`."""
+        names = [n.name for n in gm.graph.nodes if n.op == "placeholder"]
+        namespace: dict[str, Any] = {"torch": torch, "mod": gm, "backend": backend}
+        exec(compile(self.source(names, "backend"), "<compdebug symbolic call>", "exec"), namespace)  # noqa: S102
+        return namespace["compiled"]
+
+
+def dynamo_call(shapes: SymbolicInputs, inputs: Sequence[Any]) -> DynamoCall:
+    """The `DynamoCall` that makes Dynamo trace the real `inputs` symbolic as `shapes` records.
+
+    Dims now smaller than 2 stay static (Dynamo specialises 0 and 1), and so do
+    ints whose value is.
+    """
+    marks: dict[int, tuple[int, ...]] = {}
+    sizes: dict[str, str] = {}  # symbol -> where Dynamo will find it ("<input i>.size(d)")
+    for i, (symbolic, value) in enumerate(zip(shapes.values, inputs)):
+        if not isinstance(symbolic, SymbolicTensor) or not isinstance(value, torch.Tensor):
+            continue
+        if len(symbolic.size) != value.dim():
+            continue
+        dims = tuple(d for d in symbolic.dynamic_dims if value.shape[d] >= MIN_DYNAMIC)
+        if dims:
+            marks[i] = dims
+        for d in dims:
+            if _is_symbol(symbolic.size[d]):
+                sizes.setdefault(symbolic.size[d], f"{_INPUT.format(i)}.size({d})")
+    values = symbol_values(shapes, inputs)
+    carriers: dict[str, int] = {}
+    arguments: list[str | None] = []
+    for i, (symbolic, value) in enumerate(zip(shapes.values, inputs)):
+        argument = None
+        if isinstance(symbolic, SymbolicNumber) and type(value) is int and value >= MIN_DYNAMIC:
+            argument = _from_sizes(symbolic.expr, sizes, values, carriers)
+            if argument is None:  # torch's own functions (FloorDiv, Max, ...): a symbol of its own
+                carriers[f"carrier_{i}"] = value
+                argument = f"carrier_{i}.size(0)"
+        arguments.append(argument)
+    return DynamoCall(marks, carriers, tuple(arguments))
+
+
+def _from_sizes(expr: str, sizes: Mapping[str, str], values: Mapping[str, int], carriers: dict[str, int]) -> str | None:
+    """Python text computing `expr` (plain arithmetic over symbols) from input sizes, with carriers
+    for symbols no input shows; None if `expr` is not plain arithmetic or a symbol cannot be symbolic."""
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError:
+        return None
+    allowed = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name, ast.Constant, ast.Load, ast.Add, ast.Sub,
+               ast.Mult, ast.Pow, ast.USub, ast.FloorDiv)
+    if not all(isinstance(n, allowed) for n in ast.walk(tree)):
+        return None
+    found: dict[str, str] = {}
+    for name in sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}):
+        if name in sizes:
+            found[name] = sizes[name]
+        elif values.get(name, 0) >= MIN_DYNAMIC:
+            carriers[f"carrier_{name}"] = values[name]
+            found[name] = f"carrier_{name}.size(0)"
+        else:
+            return None
+
+    class Substitute(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> ast.AST:
+            return ast.parse(found[node.id], mode="eval").body
+
+    return ast.unparse(Substitute().visit(tree))
+
+
+def _is_symbol(expr: Any) -> bool:
+    return isinstance(expr, str) and expr.isidentifier()
+
+
+def _parameter_names(names: Sequence[str], taken: set[str]) -> list[str]:
+    """`names` as parameter names: identifiers, distinct, none of `taken` (else argN)."""
+    out: list[str] = []
+    for i, name in enumerate(names):
+        if not name.isidentifier() or keyword.iskeyword(name) or name in taken or name in out:
+            name = f"arg{i}"
+        out.append(name)
+    return out
