@@ -294,70 +294,79 @@ def is_fake_tensor(value: Any) -> bool:
     return isinstance(value, torch.Tensor) and is_fake(value)
 
 
-class SymbolicSpace:
-    """A fresh ShapeEnv and the FakeTensorMode over it: symbols, SymInts and fake tensors to compile with.
+def fake_inputs(inputs: list[Any], recorded: list[Any], values: Mapping[str, int]) -> tuple[Any, list[Any]]:
+    """(fake mode, fake versions of the real `inputs`): where `recorded` (one entry per input,
+    `SymbolicInputs.to_json()["inputs"]`) gives expressions over symbols, the sizes, strides and
+    offset are SymInts of one fresh ShapeEnv (`values`: each symbol's value); the rest is static;
+    a recorded int becomes a SymInt. Symbols are made DYNAMIC (never duck-sized into another of the
+    same value, never specialised for being 0 or 1), so the expressions keep their symbols.
 
-    Symbols are made DYNAMIC (never duck-sized into another symbol of the same
-    value, never specialised for being 0 or 1), so expressions rebuilt here keep
-    exactly the symbols they were recorded with.
+    Standalone (imports inside, nothing of compdebug): repro scripts paste its source.
     """
+    import sympy
+    import torch.utils._sympy.functions as sympy_functions
+    from torch._dynamo.source import ConstantSource
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv
 
-    def __init__(self) -> None:
-        from torch._subclasses.fake_tensor import FakeTensorMode
-        from torch.fx.experimental.symbolic_shapes import ShapeEnv
+    shape_env = ShapeEnv()
+    fake_mode = FakeTensorMode(shape_env=shape_env, allow_non_fake_inputs=True)
+    names = {name: sympy.Symbol(name, integer=True, positive=True) for name in values}
+    functions = {name: getattr(sympy_functions, name) for name in dir(sympy_functions) if name[:1].isupper()}
+    symbols: dict[str, Any] = {}
 
-        self.shape_env = ShapeEnv()
-        self.fake_mode = FakeTensorMode(shape_env=self.shape_env, allow_non_fake_inputs=True)
-        self._symbols: dict[str, Any] = {}
+    def symint(expr: Any) -> Any:
+        if not isinstance(expr, str):
+            return expr
+        parsed = sympy.sympify(expr, locals={**functions, **names})
+        for name in sorted(str(free) for free in parsed.free_symbols):
+            if name not in symbols:
+                source = ConstantSource(f"compdebug_{name}")
+                symbols[name] = shape_env.create_symbol(
+                    values[name], source, dynamic_dim=DimDynamic.DYNAMIC, do_not_specialize_zero_one=True
+                )
+        hint = int(parsed.xreplace({names[n]: v for n, v in values.items()}))
+        own = parsed.xreplace({names[n]: symbols[n] for n in symbols})
+        return shape_env.create_symintnode(own, hint=hint)
 
-    def symbol(self, name: str, value: int) -> Any:
-        """The symbol standing for `name` (made on first use, with `value` as its hint)."""
-        if name not in self._symbols:
-            from torch._dynamo.source import ConstantSource
-            from torch.fx.experimental.symbolic_shapes import DimDynamic
-
-            self._symbols[name] = self.shape_env.create_symbol(
-                value, ConstantSource(f"compdebug_{name}"), dynamic_dim=DimDynamic.DYNAMIC,
-                do_not_specialize_zero_one=True,
-            )
-        return self._symbols[name]
-
-    def symint(self, text: str, values: Mapping[str, int]) -> Any:
-        """A SymInt of this space for the expression `text` over symbols named in `values` (their hints)."""
-        import sympy
-        import torch.utils._sympy.functions as sympy_functions
-
-        names = {name: sympy.Symbol(name, integer=True, positive=True) for name in values}
-        functions = {name: getattr(sympy_functions, name) for name in dir(sympy_functions) if name[:1].isupper()}
-        expr = sympy.sympify(text, locals={**functions, **names})
-        hint = int(expr.xreplace({names[n]: v for n, v in values.items()}))
-        own = expr.xreplace({names[n]: self.symbol(n, v) for n, v in values.items() if names[n] in expr.free_symbols})
-        return self.shape_env.create_symintnode(own, hint=hint)
-
-    def fake_tensor(
-        self, size: list[Any], stride: list[Any], offset: Any, like: torch.Tensor
-    ) -> torch.Tensor:
-        """A fake tensor of this space with these (symbolic) sizes, strides and storage offset, the
-        dtype, device and requires_grad of `like`."""
-        with self.fake_mode:
-            if offset == 0:
-                fake = torch.empty_strided(size, stride, dtype=like.dtype, device=like.device)
-            else:
-                span = 1 + sum((s - 1) * st for s, st in zip(size, stride))
-                base = torch.empty_strided((offset + span,), (1,), dtype=like.dtype, device=like.device)
+    fakes: list[Any] = []
+    for entry, value in zip(recorded, inputs):
+        if entry is not None and "int" in entry:
+            fakes.append(symint(entry["int"]))
+        elif isinstance(value, torch.Tensor) and entry is not None and len(entry["size"]) == value.dim():
+            size = [symint(e) if isinstance(e, str) else a for e, a in zip(entry["size"], value.shape)]
+            stride = [symint(e) if isinstance(e, str) else a for e, a in zip(entry["stride"], value.stride())]
+            offset = symint(entry["offset"]) if isinstance(entry["offset"], str) else value.storage_offset()
+            with fake_mode:
+                empty = any(isinstance(n, int) and n == 0 for n in size)
+                span = 0 if empty else 1 + sum((n - 1) * st for n, st in zip(size, stride))
+                base = torch.empty_strided((offset + span,), (1,), dtype=value.dtype, device=value.device)
                 fake = base.as_strided(size, stride, offset)
-        return fake.requires_grad_(like.requires_grad) if like.requires_grad else fake
+            fakes.append(fake.requires_grad_(value.requires_grad) if value.requires_grad else fake)
+        elif isinstance(value, torch.Tensor):
+            fakes.append(fake_mode.from_tensor(value, static_shapes=True))
+        else:
+            fakes.append(value)
+    return fake_mode, fakes
 
-    def static_fake(self, real: torch.Tensor) -> torch.Tensor:
-        """A fake tensor of this space with `real`'s metadata, every size static."""
-        return self.fake_mode.from_tensor(real, static_shapes=True)
 
-    def propagate(self, gm: torch.fx.GraphModule, fake_inputs: list[Any]) -> None:
-        """Run `gm` on `fake_inputs` (of this space), setting every node's meta["val"] as AOT Autograd does."""
-        from torch.fx.passes.fake_tensor_prop import FakeTensorProp
+def propagate_fakes(gm: torch.fx.GraphModule, fake_mode: Any, fakes: list[Any]) -> torch.fx.GraphModule:
+    """A copy of `gm` whose nodes' meta["val"] come from running it on `fakes` (of `fake_mode`), as
+    AOT Autograd leaves them for its inner compiler; no metadata of another ShapeEnv is left.
 
-        with self.fake_mode:
-            FakeTensorProp(gm, self.fake_mode).propagate_dont_convert_inputs(*fake_inputs)
+    Standalone (imports inside, nothing of compdebug): repro scripts paste its source.
+    """
+    from torch.fx.passes.fake_tensor_prop import FakeTensorProp
+
+    graph = torch.fx.Graph()
+    graph.output(graph.graph_copy(gm.graph, {}))
+    for node in graph.nodes:
+        for key in ("val", "example_value", "tensor_meta"):
+            node.meta.pop(key, None)
+    copy = torch.fx.GraphModule(gm, graph)
+    with fake_mode:
+        FakeTensorProp(copy, fake_mode).propagate_dont_convert_inputs(*fakes)
+    return copy
 
 
 def mark_dynamic(t: torch.Tensor, dims: list[int]) -> None:

@@ -22,6 +22,7 @@ every layer (backends, capture, minify, repro) may use it.
 from __future__ import annotations
 
 import ast
+import inspect
 import keyword
 import logging
 import re
@@ -242,52 +243,51 @@ def symbol_values(shapes: SymbolicInputs, inputs: Sequence[Any]) -> dict[str, in
     return values
 
 
-def fake_inputs(shapes: SymbolicInputs, inputs: Sequence[Any], space: _torch.SymbolicSpace) -> list[Any]:
-    """Fake versions of the real `inputs` in `space`: the dims `shapes` records as symbolic get
-    symbols of `space` (one per recorded symbol), everything else is static; a symbolic int
-    becomes a SymInt. Non-tensor, non-symbolic values pass through."""
-    values = symbol_values(shapes, inputs)
-    out: list[Any] = []
-    for symbolic, value in zip(shapes.values, inputs):
-        if isinstance(symbolic, SymbolicNumber):
-            out.append(space.symint(symbolic.expr, values))
-        elif isinstance(value, torch.Tensor) and isinstance(symbolic, SymbolicTensor) and len(symbolic.size) == value.dim():
-            sym = lambda expr, actual: space.symint(expr, values) if isinstance(expr, str) else actual  # noqa: E731
-            size = [sym(e, a) for e, a in zip(symbolic.size, value.shape)]
-            stride = [sym(e, a) for e, a in zip(symbolic.stride, value.stride())]
-            out.append(space.fake_tensor(size, stride, sym(symbolic.offset, value.storage_offset()), value))
-        elif isinstance(value, torch.Tensor):
-            out.append(space.static_fake(value))
-        else:
-            out.append(value)
-    return out
+def fake_inputs(shapes: SymbolicInputs, inputs: Sequence[Any]) -> tuple[Any, list[Any]]:
+    """(fake mode, fake versions of the real `inputs`) under a fresh ShapeEnv: the dims `shapes`
+    records as symbolic get one symbol per recorded symbol (valued as `inputs` show it), the rest
+    is static; a symbolic int becomes a SymInt; other values pass through."""
+    return _torch.fake_inputs(list(inputs), shapes.to_json()["inputs"], symbol_values(shapes, inputs))
 
 
 def symbolic_graph(
     gm: torch.fx.GraphModule, inputs: Sequence[Any], shapes: SymbolicInputs | None = None
 ) -> tuple[torch.fx.GraphModule, list[Any]]:
-    """(a copy of `gm`, its example inputs) as a compiler after AOT Autograd saw them: inputs are
-    fake tensors and SymInts of one fresh ShapeEnv, symbolic where `shapes` (default: `gm`'s
-    placeholders) says, sized like the real `inputs`; every node's meta["val"] is propagated anew
-    from them, so no metadata of the original compile's ShapeEnv is left in the copy."""
+    """(a copy of `gm`, its example inputs) as a compiler after AOT Autograd saw them: fake tensors
+    and SymInts of one fresh ShapeEnv, symbolic where `shapes` (default: `gm`'s placeholders) says,
+    sized like the real `inputs`; every node's meta["val"] is propagated anew from them.
+
+    Whoever compiles an after-AOT graph as its inner compiler saw it calls this with the
+    saved real inputs; static graphs get static fakes the same way.
+    """
     shapes = describe_graph(gm) if shapes is None else shapes
-    space = _torch.SymbolicSpace()
-    fakes = fake_inputs(shapes, list(inputs), space)
-    graph = torch.fx.Graph()
-    graph.output(graph.graph_copy(gm.graph, {}))
-    for node in graph.nodes:
-        for key in (*META_KEYS, "tensor_meta"):
-            node.meta.pop(key, None)
-    copy = torch.fx.GraphModule(gm, graph)
-    space.propagate(copy, fakes)
-    return copy, fakes
+    fake_mode, fakes = fake_inputs(shapes, inputs)
+    return _torch.propagate_fakes(gm, fake_mode, fakes), fakes
+
+
+def script_helpers() -> list[str]:
+    """Source of the functions a standalone repro pastes to build what `symbolic_graph` builds."""
+    return [inspect.getsource(fn).rstrip() for fn in (_torch.fake_inputs, _torch.propagate_fakes)]
+
+
+def symbolic_graph_lines(shapes: SymbolicInputs, inputs: Sequence[Any], *, graph: str = "gm", real: str = "inputs") -> str:
+    """Script lines (after `script_helpers`) that replace `graph` and define `example_inputs` as
+    `symbolic_graph` would, from the real values `real`."""
+    recorded = shapes.to_json()["inputs"]
+    return "\n".join([
+        f"recorded = {recorded!r}  # per input: its symbolic sizes, strides and offset, or its symbolic int",
+        f"symbol_values = {symbol_values(shapes, inputs)!r}",
+        f"fake_mode, example_inputs = fake_inputs({real}, recorded, symbol_values)",
+        f"{graph} = propagate_fakes({graph}, fake_mode, example_inputs)",
+    ])
 
 
 def restore_metas(gm: torch.fx.GraphModule, shapes: SymbolicInputs, inputs: Sequence[Any], key: str) -> None:
     """Give the placeholders of `gm` (read back from disk, so without metadata) example values
     (`meta[key]`) that are symbolic as `shapes` records, so `describe_graph(gm)` tells it again."""
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
-    for node, fake in zip(placeholders, fake_inputs(shapes, list(inputs), _torch.SymbolicSpace())):
+    _, fakes = fake_inputs(shapes, inputs)
+    for node, fake in zip(placeholders, fakes):
         if isinstance(fake, (torch.Tensor, torch.SymInt)):
             node.meta[key] = fake
 
