@@ -255,7 +255,9 @@ ORIG_BACKEND_ATTR = "_torchdynamo_orig_backend"
 # torch 2.11 has the same names (ShapeEnv.backed_var_to_val is 2.11's var_to_val,
 # read through `_symbol_values`).
 SYMBOLIC_TYPES = (torch.SymInt, torch.SymFloat, torch.SymBool)
-MARK_DYNAMIC = "torch._dynamo.mark_dynamic"  # what repro scripts call to make a dim symbolic
+# what repro scripts call to make a dim symbolic (with a symbol of its own), or keep it static
+MARK_DYNAMIC = "torch._dynamo.mark_dynamic"
+MARK_STATIC = "torch._dynamo.mark_static"
 
 
 def symbolic_hint(value: Any) -> Any:
@@ -369,9 +371,48 @@ def propagate_fakes(gm: torch.fx.GraphModule, fake_mode: Any, fakes: list[Any]) 
     return copy
 
 
-def mark_dynamic(t: torch.Tensor, dims: list[int]) -> None:
-    """Ask Dynamo to trace these dims of `t` symbolically (what `MARK_DYNAMIC` does in a script)."""
-    torch._dynamo.mark_dynamic(t, dims)
+def propagate_example_values(gm: torch.fx.GraphModule, fake_mode: Any, fakes: list[Any], key: str) -> str | None:
+    """Run `gm` on `fakes` (of `fake_mode`), setting each node's meta[key] to its fake value, as
+    Dynamo ("example_value") or AOT Autograd ("val") leave them. A node that cannot run on fake
+    values ends the run: it and the nodes after it get no value. Returns that node's name, or None."""
+    current: list[str] = []
+
+    class Propagate(torch.fx.Interpreter):
+        def run_node(self, n: torch.fx.Node) -> Any:
+            current[:] = [n.name]
+            result = super().run_node(n)
+            if n.op != "output":
+                n.meta[key] = result
+            return result
+
+    try:
+        with fake_mode:
+            Propagate(gm).run(*fakes)
+    except Exception:
+        return current[0] if current else None
+    return None
+
+
+@contextlib.contextmanager
+def outside_compile_session() -> Iterator[None]:
+    """Code run here sees `torch.compiler.is_compiling()` False, as plain code does.
+
+    torch 2.13 holds that flag True for a whole compile session, the backend call
+    included, so a capture minifying inside a backend would make
+    `torch._dynamo.mark_static` act as if traced. torch 2.11 has no such session
+    flag (nothing to change there).
+    """
+    import torch.compiler as compiler
+
+    saved = getattr(compiler, "_is_compiling_flag", None)
+    if saved is None:
+        yield
+        return
+    compiler._is_compiling_flag = False
+    try:
+        yield
+    finally:
+        compiler._is_compiling_flag = saved
 
 
 def dynamo_compiling() -> bool:

@@ -243,6 +243,20 @@ def symbol_values(shapes: SymbolicInputs, inputs: Sequence[Any]) -> dict[str, in
     return values
 
 
+def conflicting_symbols(shapes: SymbolicInputs, inputs: Sequence[Any]) -> dict[str, list[int]]:
+    """Symbols that the real `inputs` give different values (a dim or an int that is exactly that
+    symbol, in two places that disagree): symbol -> the values seen."""
+    seen: dict[str, set[int]] = {}
+    for symbolic, value in zip(shapes.values, concrete_inputs(inputs)):
+        if isinstance(symbolic, SymbolicNumber) and _is_symbol(symbolic.expr) and type(value) is int:
+            seen.setdefault(symbolic.expr, set()).add(value)
+        elif isinstance(symbolic, SymbolicTensor) and isinstance(value, torch.Tensor) and len(symbolic.size) == value.dim():
+            for expr, size in zip(symbolic.size, value.shape):
+                if _is_symbol(expr):
+                    seen.setdefault(expr, set()).add(int(size))
+    return {name: sorted(values) for name, values in seen.items() if len(values) > 1}
+
+
 def fake_inputs(shapes: SymbolicInputs, inputs: Sequence[Any]) -> tuple[Any, list[Any]]:
     """(fake mode, fake versions of the real `inputs`) under a fresh ShapeEnv: the dims `shapes`
     records as symbolic get one symbol per recorded symbol (valued as `inputs` show it), the rest
@@ -283,13 +297,14 @@ def symbolic_graph_lines(shapes: SymbolicInputs, inputs: Sequence[Any], *, graph
 
 
 def restore_metas(gm: torch.fx.GraphModule, shapes: SymbolicInputs, inputs: Sequence[Any], key: str) -> None:
-    """Give the placeholders of `gm` (read back from disk, so without metadata) example values
-    (`meta[key]`) that are symbolic as `shapes` records, so `describe_graph(gm)` tells it again."""
-    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
-    _, fakes = fake_inputs(shapes, inputs)
-    for node, fake in zip(placeholders, fakes):
-        if isinstance(fake, (torch.Tensor, torch.SymInt)):
-            node.meta[key] = fake
+    """Give the nodes of `gm` (read back from disk, so without metadata) example values
+    (`meta[key]`) that are symbolic as `shapes` records for its inputs, propagated through the
+    graph, so `describe_graph` of `gm` and of any candidate made from it (frozen nodes included)
+    tells it again."""
+    fake_mode, fakes = fake_inputs(shapes, inputs)
+    stopped = _torch.propagate_example_values(gm, fake_mode, fakes, key)
+    if stopped is not None:
+        log.info("node %s does not run on fake values: it and the nodes after it have no symbolic sizes", stopped)
 
 
 # -- after Dynamo: the same dims dynamic when Dynamo traces the graph again --------------
@@ -299,122 +314,125 @@ _INPUT_NAME = re.compile(r"__compdebug_input_(\d+)__")
 
 @attrs.frozen
 class DynamoCall:
-    """How to hand a graph to Dynamo so that it traces the inputs symbolic as they were.
+    """How to hand a graph to Dynamo so that it traces its inputs symbolic as they were.
 
-    Tensor inputs get `mark_dynamic` on their symbolic dims, on every call (so
-    copies of the inputs, as an accuracy check makes, are marked too). A symbolic
-    int input is read off a tensor input of which it is a size (`x.size(0)`, or an
-    expression of such sizes), so Dynamo sees the same symbol; a symbol no tensor
-    input shows is the size of a "carrier" tensor (`torch.empty(n)`, marked
-    dynamic), as torch's own repro scripts do. `compiled(*args)` takes the graph's
-    arguments unchanged, so eager and compiled code are called alike.
+    Dynamo compiles with `dynamic=True`: every dim is symbolic, and dims of equal
+    size share one symbol (duck sizing), as under `dynamic=True` or the automatic
+    dynamic shapes of a recompile, except the dims that were static, which are
+    marked static (`mark_static`), and dims of a symbol that is distinct from
+    another one of the same size (as `mark_dynamic` makes them), which are marked
+    dynamic so that they get a symbol of their own. Marks are made on every call,
+    so copies of the inputs (an accuracy check makes some) are marked too. A
+    symbolic int input that is a size of a tensor input (or arithmetic of such
+    sizes) is read off that tensor, so Dynamo sees the same symbol; another
+    symbolic int is passed as it is (Dynamo keeps ints symbolic under
+    dynamic=True); an int that was static is written into the call.
+    `compiled(*args)` takes the graph's arguments unchanged, so eager and
+    compiled code are called alike.
     """
 
-    marks: Mapping[int, tuple[int, ...]]  # input index -> dims to mark dynamic
-    carriers: Mapping[str, int]  # carrier name -> its size (the symbol's value)
+    static: Mapping[int, tuple[int, ...]]  # input index -> dims to mark static
+    separate: Mapping[int, tuple[int, ...]]  # input index -> dims to mark dynamic (a symbol of their own)
     arguments: tuple[str | None, ...]  # per input: what the graph gets in its place (None: the argument)
 
     def source(self, names: Sequence[str], backend: str, *, graph: str = "mod") -> str:
         """Script lines defining `compiled(*args)`: `graph` (taking `names`) compiled by
-        `torch.compile(..., backend=<backend>, fullgraph=True, dynamic=False)`, the recorded
-        dims marked dynamic and the symbolic ints read off sizes."""
-        names = _parameter_names(names, {graph, "torch", *self.carriers})  # what symbolic_mod's body reads
-        lines = []
-        for carrier, size in self.carriers.items():
-            lines += [f"{carrier} = torch.empty({size})", f"{_torch.MARK_DYNAMIC}({carrier}, [0])"]
+        `torch.compile(..., backend=<backend>, fullgraph=True, dynamic=True)` with the marks."""
+        names = _parameter_names(names, {graph, "torch"})  # what symbolic_mod's body reads
         args = [
             name if text is None else _INPUT_NAME.sub(lambda m: names[int(m.group(1))], text)
             for name, text in zip(names, self.arguments)
         ]
+        marks = [
+            *(f"    {_torch.MARK_STATIC}(args[{i}], {list(dims)!r})" for i, dims in self.static.items()),
+            *(f"    {_torch.MARK_DYNAMIC}(args[{i}], {list(dims)!r})" for i, dims in self.separate.items()),
+        ]
         # a function of its own for Dynamo to compile (a module would share nn.Module's call code,
         # and its recompile limit, with every other module compiled in this process)
-        lines += [
-            "",
-            "",
+        lines = [
             f"def symbolic_mod({', '.join(names)}):",
-            "    # symbolic int inputs are read off the sizes Dynamo traces symbolically, so they stay tied to them"
+            "    # symbolic int inputs are read off the sizes they are, so they stay tied to them"
             if args != list(names) else "    # what Dynamo compiles: the graph, called with the arguments it is given",
             f"    return {graph}({', '.join(args)})",
             "",
             "",
-        ]
-        lines += [
-            # dynamic=False: exactly the marked dims are symbolic, whatever else is set
-            f"compiled_mod = torch.compile(symbolic_mod, backend={backend}, fullgraph=True, dynamic=False)",
+            f"compiled_mod = torch.compile(symbolic_mod, backend={backend}, fullgraph=True, dynamic=True)",
             "",
             "",
             "def compiled(*args):",
-            "    # the dims the compiler saw as symbolic, marked on whatever inputs it is given",
-            *(f"    {_torch.MARK_DYNAMIC}(args[{i}], {list(dims)!r})" for i, dims in self.marks.items()),
+            "    # the dims that were static stay static; marked on whatever inputs it is given",
+            *marks,
             "    return compiled_mod(*args)",
         ]
-        return "\n".join(lines).strip("\n")
+        return "\n".join(lines)
 
     def function(self, gm: torch.fx.GraphModule, backend: Any) -> Any:
         """`compiled` of `source`, made here: `gm` compiled through Dynamo by the callable `backend`."""
         names = [n.name for n in gm.graph.nodes if n.op == "placeholder"]
         namespace: dict[str, Any] = {"torch": torch, "mod": gm, "backend": backend}
         exec(compile(self.source(names, "backend"), "<compdebug symbolic call>", "exec"), namespace)  # noqa: S102
-        return namespace["compiled"]
+        compiled = namespace["compiled"]
+
+        def run(*args: Any) -> Any:
+            with _torch.outside_compile_session():  # as from plain code, also when called inside a backend
+                return compiled(*args)
+
+        return run
 
 
 def dynamo_call(shapes: SymbolicInputs, inputs: Sequence[Any]) -> DynamoCall:
     """The `DynamoCall` that makes Dynamo trace the real `inputs` symbolic as `shapes` records.
 
-    Dims now smaller than 2 stay static (Dynamo specialises 0 and 1), and so do
-    ints whose value is.
+    Dims now smaller than 2 are left to Dynamo, which specialises 0 and 1.
     """
-    marks: dict[int, tuple[int, ...]] = {}
+    static: dict[int, tuple[int, ...]] = {}
+    separate: dict[int, tuple[int, ...]] = {}
     sizes: dict[str, str] = {}  # symbol -> where Dynamo will find it ("<input i>.size(d)")
+    duck: dict[int, str] = {}  # size -> the symbol duck sizing will give it
     for i, (symbolic, value) in enumerate(zip(shapes.values, inputs)):
-        if not isinstance(symbolic, SymbolicTensor) or not isinstance(value, torch.Tensor):
+        if not isinstance(value, torch.Tensor):
             continue
-        if len(symbolic.size) != value.dim():
-            continue
-        dims = tuple(d for d in symbolic.dynamic_dims if value.shape[d] >= MIN_DYNAMIC)
-        if dims:
-            marks[i] = dims
-        for d in dims:
-            if _is_symbol(symbolic.size[d]):
-                sizes.setdefault(symbolic.size[d], f"{_INPUT.format(i)}.size({d})")
-    values = symbol_values(shapes, inputs)
-    carriers: dict[str, int] = {}
+        recorded = symbolic.size if isinstance(symbolic, SymbolicTensor) and len(symbolic.size) == value.dim() else ()
+        dynamic = [d for d, expr in enumerate(recorded) if isinstance(expr, str) and value.shape[d] >= MIN_DYNAMIC]
+        fixed = tuple(d for d in range(value.dim()) if d not in dynamic and value.shape[d] >= MIN_DYNAMIC)
+        if fixed:
+            static[i] = fixed
+        own = []
+        for d in dynamic:
+            expr = recorded[d]
+            if not (_is_symbol(expr) and duck.setdefault(int(value.shape[d]), expr) == expr):
+                own.append(d)  # another symbol of the same size, or an expression: a symbol of its own
+            if _is_symbol(expr):
+                sizes.setdefault(expr, f"{_INPUT.format(i)}.size({d})")
+        if own:
+            separate[i] = tuple(own)
     arguments: list[str | None] = []
     for i, (symbolic, value) in enumerate(zip(shapes.values, inputs)):
         argument = None
-        if isinstance(symbolic, SymbolicNumber) and type(value) is int and value >= MIN_DYNAMIC:
-            argument = _from_sizes(symbolic.expr, sizes, values, carriers)
-            if argument is None:  # torch's own functions (FloorDiv, Max, ...): a symbol of its own
-                carriers[f"carrier_{i}"] = value
-                argument = f"carrier_{i}.size(0)"
+        if type(value) is int and isinstance(symbolic, SymbolicNumber):
+            argument = _from_sizes(symbolic.expr, sizes)
+        elif type(value) is int:
+            argument = repr(value)  # static: Dynamo would make it symbolic under dynamic=True
         arguments.append(argument)
-    return DynamoCall(marks, carriers, tuple(arguments))
+    return DynamoCall(static, separate, tuple(arguments))
 
 
-def _from_sizes(expr: str, sizes: Mapping[str, str], values: Mapping[str, int], carriers: dict[str, int]) -> str | None:
-    """Python text computing `expr` (plain arithmetic over symbols) from input sizes, with carriers
-    for symbols no input shows; None if `expr` is not plain arithmetic or a symbol cannot be symbolic."""
+def _from_sizes(expr: str, sizes: Mapping[str, str]) -> str | None:
+    """Python text computing `expr` (plain arithmetic over symbols) from the input sizes that are
+    those symbols; None if it is not plain arithmetic or a symbol is no input's size."""
     try:
         tree = ast.parse(expr, mode="eval")
     except SyntaxError:
         return None
     allowed = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name, ast.Constant, ast.Load, ast.Add, ast.Sub,
                ast.Mult, ast.Pow, ast.USub, ast.FloorDiv)
-    if not all(isinstance(n, allowed) for n in ast.walk(tree)):
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    if not all(isinstance(n, allowed) for n in ast.walk(tree)) or not names <= set(sizes):
         return None
-    found: dict[str, str] = {}
-    for name in sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}):
-        if name in sizes:
-            found[name] = sizes[name]
-        elif values.get(name, 0) >= MIN_DYNAMIC:
-            carriers[f"carrier_{name}"] = values[name]
-            found[name] = f"carrier_{name}.size(0)"
-        else:
-            return None
 
     class Substitute(ast.NodeTransformer):
         def visit_Name(self, node: ast.Name) -> ast.AST:
-            return ast.parse(found[node.id], mode="eval").body
+            return ast.parse(sizes[node.id], mode="eval").body
 
     return ast.unparse(Substitute().visit(tree))
 

@@ -145,7 +145,8 @@ def rerun_checkpoint(path: str | os.PathLike[str], *, query_timeout: float | Non
     if observed is None:
         return False, "it ran without failing"
     same_kind = observed.stage == target.kind or (target.kind == "predicate" and observed.stage == "predicate")
-    same_error = target.error_type is None or observed.error_name == target.error_type
+    # an accuracy failure has no exception of its own (its target names AccuracyError for the script)
+    same_error = target.kind == "accuracy" or target.error_type is None or observed.error_name == target.error_type
     return same_kind and same_error, observed.describe()
 
 
