@@ -180,6 +180,20 @@ def compile_fx_inner() -> Callable[..., Any]:
     return inner
 
 
+def boxed_bool(value: bool) -> Any:
+    """Inductor's mutable bool box (`torch._inductor.utils.BoxedBool`), as compile_fx hands `cudagraphs` over."""
+    from torch._inductor.utils import BoxedBool
+
+    return BoxedBool(value)
+
+
+# (module, name) of what repro scripts import to call a backend's inner compiler directly,
+# as torch's own after-AOT repro scripts do
+COMPILE_FX_INNER = ("torch._inductor.compile_fx", "compile_fx_inner")
+BOXED_NOP = ("torch._dynamo.backends.debugging", "boxed_nop")
+BOXED_BOOL = ("torch._inductor.utils", "BoxedBool")
+
+
 def aot_autograd_class() -> type:
     from torch._dynamo.backends.common import AotAutograd
 

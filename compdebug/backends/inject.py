@@ -21,7 +21,7 @@ from compdebug.errors import CompdebugError, ReluCompileError, TestingOnlyCompil
 log = logging.getLogger("compdebug.backends.inject")
 
 CompilerFn = Callable[..., Any]
-InnerWrapper = Callable[[CompilerFn], CompilerFn]
+InnerWrapper = Callable[[CompilerFn, Any], CompilerFn]  # (inner compiler, role) -> compiler
 
 KINDS = ("compile_error", "runtime_error", "accuracy")
 STAGES = ("dynamo", "aot")  # "codegen" lives in inductor's config, see spec.inductor_bug_settings
@@ -53,7 +53,7 @@ def compile_injected(
 
         wrap = wrap_inner or _unwrapped
         aot_ops = ops if stage == "aot" else {}
-        return compile_after_aot(fn, gm, example_inputs, lambda inner: wrap(injecting(inner, aot_ops)))
+        return compile_after_aot(fn, gm, example_inputs, lambda inner, role: wrap(injecting(inner, aot_ops), role))
     return fn(gm, example_inputs)
 
 
@@ -184,6 +184,6 @@ def copy_graph_module(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
     return result
 
 
-def _unwrapped(compiler: CompilerFn) -> CompilerFn:
+def _unwrapped(compiler: CompilerFn, role: Any) -> CompilerFn:
     return compiler
 

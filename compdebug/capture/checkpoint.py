@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 import torch
 
+from compdebug.backends.aot import InnerCall
 from compdebug.backends.spec import BackendSpec, load_by_path, resolve_backend
 from compdebug.config import config
 from compdebug.errors import BackendError, CheckpointError
@@ -188,6 +189,7 @@ def target_to_dict(target: ReproTarget) -> dict[str, Any]:
         "inject_ops": dict(spec.inject_ops),
         "inject_stage": spec.inject_stage,
         "inductor_settings": dict(spec.inductor_settings),
+        "inner": None if spec.inner is None else spec.inner.to_dict(),
     }
     return values
 
@@ -235,9 +237,11 @@ def spec_from_dict(values: dict[str, Any]) -> BackendSpec:
             "found again. Register it with torch._dynamo.register_backend(name=...) or define it at module level "
             "in an importable module, then capture the failure again."
         )
+    inner = values.get("inner")  # absent in checkpoints of earlier compdebug versions
     return attrs.evolve(
         found,
         inject_ops=values["inject_ops"],
         inject_stage=values["inject_stage"],
         inductor_settings=values["inductor_settings"],
+        inner=None if inner is None else InnerCall.from_dict(inner),
     )

@@ -19,7 +19,7 @@ import torch.fx
 
 from compdebug import symbolic
 from compdebug.config import config
-from compdebug.errors import BadInputError, FlakyFailureError, GraphDoesNotFailError
+from compdebug.errors import BadInputError, FailureChangedError, FlakyFailureError, GraphDoesNotFailError
 from compdebug.minify.executor import make_executor
 from compdebug.minify.isolate import DEFAULT_ISOLATED_TIMEOUT, HARD_STAGES, hard_failure_target, oracle_payload
 from compdebug.minify.oracles import Oracle, Signature, as_oracle
@@ -79,6 +79,8 @@ class Minifier:
     graph shrinks. `query_timeout`: seconds after which a query counts as a
     "timeout" failure. `flaky`: None refuses a failure that comes and goes
     (`FlakyFailureError`); "majority" judges each query by the majority of 3 runs.
+    `expect`: the failure the original graph must show (capture passes the one it
+    caught); if it fails otherwise, `minify` raises `FailureChangedError`.
     `target` (how the failure reproduces) is known once `minify` has checked the original.
     """
 
@@ -97,8 +99,10 @@ class Minifier:
         on_progress: OnProgress | None = None,
         query_timeout: float | None = None,
         flaky: str | None = None,
+        expect: Signature | None = None,
     ) -> None:
         _check_graph(gm, inputs)
+        self.expect = expect
         self.gm = gm
         self.inputs = [concrete(x) for x in inputs]  # a SymInt input stands for its number
         self.oracle = as_oracle(failure)
@@ -175,6 +179,12 @@ class Minifier:
 
     def _establish(self, shrinker: Shrinker) -> None:
         observed = shrinker.establish()
+        if self.expect is not None and observed != self.expect:
+            raise FailureChangedError(
+                f"the graph was captured failing {self.expect.describe()}, but with {self.oracle.describe()} "
+                f"it gives: {_outcome(observed)}",
+                observed,
+            )
         if shrinker.signature is None and observed is not None and observed.stage in HARD_STAGES:
             shrinker.signature = observed  # a compiler that crashes or hangs is a bug to report too
             log.warning(

@@ -211,6 +211,7 @@ class AccuracyFailure:
             backend=self.backend,
             error_type="AccuracyError",
             error_message=normalize_message(signature.text.removeprefix("AccuracyError: "))[:_MAX_MESSAGE],
+            error_text=signature.text.removeprefix("AccuracyError: ") or None,
             strict=self.strict,
             fp64_reference=self.fp64_reference,
             tolerance=self.tolerance,
@@ -276,4 +277,5 @@ def _error_target(kind: str, backend: BackendSpec, signature: Signature) -> Repr
         backend=backend,
         error_type=signature.error_name,
         error_message=signature.full_message,
+        error_text=signature.text.removeprefix(f"{signature.error_name}: ") or None,
     )
