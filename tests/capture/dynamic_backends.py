@@ -30,7 +30,8 @@ def symbolic_sizes(gm: torch.fx.GraphModule, example_inputs: list[Any]) -> bool:
 def _relus(gm: torch.fx.GraphModule) -> list[torch.fx.Node]:
     return [
         n for n in gm.graph.nodes
-        if n.target in (torch.relu, torch.nn.functional.relu, torch.ops.aten.relu.default) or n.target == "relu"
+        if (n.op == "call_function" and n.target in (torch.relu, torch.nn.functional.relu, torch.ops.aten.relu.default))
+        or (n.op == "call_method" and n.target == "relu")
     ]
 
 
@@ -65,7 +66,22 @@ def inductor_relu_error_when_dynamic(gm: torch.fx.GraphModule, example_inputs: l
 
 def view_relu_error_when_dynamic(gm: torch.fx.GraphModule, example_inputs: list[Any]) -> Any:
     """Eager; but a graph with a view and a relu, compiled with symbolic sizes, fails to compile."""
-    views = [n for n in gm.graph.nodes if n.target in ("view", torch.ops.aten.view.default)]
+    views = [n for n in gm.graph.nodes if n.op in ("call_method", "call_function") and n.target in ("view", torch.ops.aten.view.default)]
     if views and _relus(gm) and symbolic_sizes(gm, example_inputs):
         raise DynamicOnlyError("view and relu compiled with symbolic sizes")
     return gm.forward
+
+
+def _aot_relu_error_when_dynamic() -> Any:
+    from torch._dynamo.backends.common import aot_autograd
+    from torch._dynamo.backends.registry import _COMPILER_FNS, register_backend  # checked on torch 2.13
+
+    backend = aot_autograd(fw_compiler=relu_error_when_dynamic)
+    if "test_aot_relu_error_when_dynamic" not in _COMPILER_FNS:
+        register_backend(compiler_fn=backend, name="test_aot_relu_error_when_dynamic")
+    return backend
+
+
+# an aot_autograd backend whose forward compiler is `relu_error_when_dynamic`: the bug is in
+# the graphs after AOT Autograd, and only when they have symbolic sizes
+aot_relu_error_when_dynamic = _aot_relu_error_when_dynamic()

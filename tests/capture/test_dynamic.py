@@ -21,6 +21,7 @@ from compdebug.capture.checkpoint import read_checkpoint
 from compdebug.capture.resume import rerun_checkpoint
 from tests.capture.dynamic_backends import (
     DynamicOnlyError,
+    aot_relu_error_when_dynamic,
     relu_error_when_dynamic,
     relu_off_by_one_when_dynamic,
 )
@@ -167,3 +168,20 @@ def test_after_aot_dynamic_true_codegen_bug_is_captured(tmp_path):
     assert rerun_checkpoint(tmp_path)[0]
     child = run_repro(tmp_path)
     assert child.returncode != 0 and "CppCompileError" in child.stderr, child.stderr[-3000:]
+
+
+def test_after_aot_dynamic_only_failure_is_minified_and_reproduced_symbolic(tmp_path):
+    """The inner compiler fails only when handed symbolic sizes: candidates and repro.py must
+    give it fake inputs with the same dims symbolic (dynamic=True, then mark_dynamic)."""
+    error = capture(scaled_relu, [(torch.randn(8, 4),)], tmp_path, backend=aot_relu_error_when_dynamic,
+                    after="aot", dynamic=True)
+    assert "DynamicOnlyError" in _chain_text(error) and "repro written to" in _chain_notes(error)
+    recorded = symbolic_meta(tmp_path / "checkpoint")
+    assert recorded["meta_key"] == "val" and list(recorded["dynamic_dims"].values()) == [[0, 1]]
+    text = (tmp_path / "repro.py").read_text()
+    assert "def fake_inputs(" in text and "aten.relu" in text and "aten.sin" not in text
+    child = run_repro(tmp_path)
+    assert child.returncode != 0 and "DynamicOnlyError" in child.stderr, child.stderr[-3000:]
+    assert rerun_checkpoint(tmp_path)[0]
+    torch._dynamo.reset()  # the same program with static sizes does not fail
+    torch.compile(scaled_relu, backend=aot_relu_error_when_dynamic)(torch.randn(8, 4))
