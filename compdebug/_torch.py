@@ -429,6 +429,15 @@ def outside_compile_session() -> Iterator[None]:
         compiler._is_compiling_flag = saved
 
 
+def is_compile_restart(error: BaseException) -> bool:
+    """Whether `error` is Dynamo's signal to trace the frame again (RestartAnalysis: a backend with
+    dynamic shapes raises TensorifyScalarRestartAnalysis to have float scalars traced as tensors),
+    not a failure: it must reach Dynamo untouched."""
+    from torch._dynamo.exc import RestartAnalysis
+
+    return isinstance(error, RestartAnalysis)
+
+
 def dynamo_compiling() -> bool:
     """Whether this runs inside a Dynamo compile (a tracing context is active)."""
     from torch._guards import TracingContext

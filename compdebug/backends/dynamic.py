@@ -44,10 +44,12 @@ def compile_through_dynamo(compile_graph: CompileGraph, gm: torch.fx.GraphModule
     state: dict[str, Any] = {"priming": True, "error": None}
 
     def backend(traced: torch.fx.GraphModule, traced_inputs: list[Any]) -> Callable[..., Any]:
+        state["error"] = None
         try:
             compiled = compile_graph(traced, traced_inputs)
         except Exception as error:
-            state["error"] = error
+            if not _torch.is_compile_restart(error):  # a restart: Dynamo traces again and calls back
+                state["error"] = error
             raise
 
         def run(*args: Any) -> Any:

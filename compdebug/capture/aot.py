@@ -42,6 +42,8 @@ def _capturing_inner(
         try:
             compiled = inner_compile(gm, example_inputs, *args, **kwargs)
         except Exception as error:
+            if _torch.is_compile_restart(error):
+                raise  # Dynamo's signal to trace again, not a failure
             failure = CompileFailure(graph_spec)
             with plain_torch():  # example inputs are fake here: make real ones like them
                 inputs = [_real_like(x) for x in example_inputs]

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from compdebug import symbolic
+from compdebug import _torch, symbolic
 from compdebug.backends.spec import BackendSpec
 from compdebug.capture.report import capture_settings, report_failure, report_if_inaccurate
 from compdebug.capture.signature import target_for
@@ -35,6 +35,8 @@ def after_dynamo(spec: BackendSpec, gm: torch.fx.GraphModule, example_inputs: li
     try:
         compiled = spec.compile(gm, example_inputs)
     except Exception as error:
+        if _torch.is_compile_restart(error):
+            raise  # Dynamo traces again and calls the backend anew
         fail(CompileFailure(spec), error)
     try:
         compiled(*fresh_inputs(inputs))

@@ -185,3 +185,21 @@ def test_after_aot_dynamic_only_failure_is_minified_and_reproduced_symbolic(tmp_
     assert rerun_checkpoint(tmp_path)[0]
     torch._dynamo.reset()  # the same program with static sizes does not fail
     torch.compile(scaled_relu, backend=aot_relu_error_when_dynamic)(torch.randn(8, 4))
+
+
+def test_dynamos_restart_signal_is_not_captured(tmp_path):
+    """With dynamic shapes a backend may raise Dynamo's RestartAnalysis (to have float scalars
+    traced as tensors): Dynamo traces again; capture must pass it through, not save it."""
+    calls = []
+
+    def restarts_once(gm, example_inputs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise torch._dynamo.exc.TensorifyScalarRestartAnalysis
+        return gm.forward
+
+    torch._dynamo.reset()
+    with compdebug.config.patch(repro_after="dynamo", repro_dir=str(tmp_path)):
+        out = torch.compile(scaled_relu, backend=restarts_once, dynamic=True)(torch.ones(4, 2))
+    torch.testing.assert_close(out, scaled_relu(torch.ones(4, 2)))
+    assert len(calls) == 2 and not (tmp_path / "checkpoint").exists()
