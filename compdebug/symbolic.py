@@ -6,8 +6,9 @@ recompile hand the backend SymInt inputs and tensors whose sizes are SymInts.
 (or its number) as expressions over symbols, and each symbol's value in the
 failing run (its hint). From it come real inputs of the hinted sizes, fake inputs
 with the same dims symbolic under a fresh ShapeEnv (to compile after AOT as the
-inner compiler saw the graph), and the `mark_dynamic` lines and call of a repro
-(to compile after Dynamo with the same dims dynamic).
+inner compiler saw the graph), and the Dynamo call with its static/dynamic marks
+(`DynamoCall`: to compile after Dynamo with the same dims dynamic), the same
+lines in-process and in repro.py.
 
 The graph itself carries what is symbolic: its placeholders' example values
 (`meta["example_value"]` after Dynamo, `meta["val"]` after AOT) are fake tensors
