@@ -136,6 +136,34 @@ def install_compiler_fn_hook(wrap: Callable[[Any, Any], Any], mark: str) -> None
     eval_frame.get_compiler_fn = get_compiler_fn
 
 
+# -- errors Dynamo wraps --------------------------------------------------------
+def install_backend_failure_notes(keep: Callable[[str], bool], mark: str) -> None:
+    """Make Dynamo's `BackendCompilerFailed` carry the notes `keep` selects of the backend error it wraps.
+
+    Dynamo raises it `from None`, so notes on the backend's own error appear
+    neither on the exception the user catches nor in its printed traceback.
+    Idempotent (found by `mark`). Checked on torch 2.13 and 2.11:
+    `BackendCompilerFailed(backend_fn, inner_exception, first_useful_frame)`.
+    """
+    import functools
+
+    from torch._dynamo.exc import BackendCompilerFailed
+
+    original = BackendCompilerFailed.__init__
+    if getattr(original, mark, False):
+        return
+
+    @functools.wraps(original)
+    def __init__(self: Any, backend_fn: Any, inner_exception: BaseException, *args: Any, **kwargs: Any) -> None:
+        original(self, backend_fn, inner_exception, *args, **kwargs)
+        for note in getattr(inner_exception, "__notes__", ()):
+            if isinstance(note, str) and keep(note):
+                self.add_note(note)
+
+    setattr(__init__, mark, True)
+    BackendCompilerFailed.__init__ = __init__  # type: ignore[method-assign]
+
+
 # -- compile callbacks and frames ---------------------------------------------
 def callback_handler() -> Any:
     """torch's compile-callback handler: start_callbacks / end_callbacks and register_*_callback.

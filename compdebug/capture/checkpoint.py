@@ -24,6 +24,7 @@ from compdebug.backends.aot import InnerCall
 from compdebug.backends.spec import BackendSpec, load_by_path, resolve_backend
 from compdebug.config import config
 from compdebug.errors import BackendError, CheckpointError
+from compdebug.repro._files import fresh_dir
 from compdebug.repro.target import ReproTarget
 from compdebug.repro.graph_files import META_FILE, read_graph, read_meta, write_graph
 
@@ -60,7 +61,7 @@ def writable_dir(wanted: pathlib.Path) -> pathlib.Path:
         probe.unlink()
         return wanted
     except OSError as error:
-        fallback = pathlib.Path(tempfile.mkdtemp(prefix="compdebug_repro_"))
+        fallback = fresh_dir(tempfile.gettempdir(), "compdebug_repro_")
         log.warning("cannot write to %s (%s); writing the checkpoint to %s instead", wanted, error, fallback)
         return fallback
 
@@ -89,7 +90,7 @@ def write_checkpoint(
                 f"cannot write the checkpoint {directory}: {error}. Free some space or choose a writable "
                 "folder (compdebug.config repro_dir)."
             ) from error
-        wanted, directory = directory, pathlib.Path(tempfile.mkdtemp(prefix="compdebug_repro_")) / directory.name
+        wanted, directory = directory, fresh_dir(tempfile.gettempdir(), "compdebug_repro_") / directory.name
         try:
             _write_checkpoint(directory, gm, inputs, target, stage)
         except OSError as second:
@@ -113,7 +114,7 @@ def _write_checkpoint(
     directory: pathlib.Path, gm: torch.fx.GraphModule, inputs: list[Any], target: ReproTarget, stage: str
 ) -> None:
     directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    staging = fresh_dir(directory.parent, f".{directory.name}-")
     try:
         meta = {
             "stage": stage,

@@ -19,12 +19,12 @@ from compdebug._torch import plain_torch
 from compdebug.accuracy import check_accuracy
 from compdebug.backends.spec import BackendSpec
 from compdebug.capture.checkpoint import new_repro_dir, writable_dir, write_checkpoint
-from compdebug.capture.signature import captured_signature, target_for
+from compdebug.capture.signature import target_for
 from compdebug.config import config
 from compdebug.errors import AccuracyError, CompdebugError, FailureChangedError
 from compdebug.minify import AccuracyFailure, Minifier
 from compdebug.minify.executor import make_executor
-from compdebug.minify.oracles import Signature, as_oracle
+from compdebug.minify.oracles import Signature, as_oracle, describe_target, reproduces
 from compdebug.minify.tensors import fresh_inputs
 from compdebug.repro import save as save_repro
 from compdebug.repro.target import ReproTarget
@@ -93,7 +93,7 @@ def report_failure(
     """
     try:
         with config.patch(dict(settings)), plain_torch():
-            message = _checkpoint_and_minify(gm, inputs, failure, target, captured_signature(failure, error), stage)
+            message = _checkpoint_and_minify(gm, inputs, failure, target, stage)
     except Exception as problem:  # compdebug's own trouble must never replace the user's error
         log.exception("compdebug could not save the captured failure")
         message = f"compdebug: could not save this failure ({type(problem).__name__}: {problem})"
@@ -104,7 +104,7 @@ def report_failure(
 
 
 def _checkpoint_and_minify(
-    gm: torch.fx.GraphModule, inputs: list[Any], failure: Any, target: ReproTarget, expected: Signature, stage: str
+    gm: torch.fx.GraphModule, inputs: list[Any], failure: Any, target: ReproTarget, stage: str
 ) -> str:
     """Write the checkpoint, then (if asked) the minified repro; the line that says where."""
     directory = writable_dir(new_repro_dir())
@@ -119,7 +119,7 @@ def _checkpoint_and_minify(
     )
     if not config.minify_on_failure:
         return f"compdebug: checkpoint of the failure written to {checkpoint} (minify it with: python -m compdebug minify {checkpoint})"
-    return _minified_repro(gm, inputs, failure, target, expected, directory, stage)
+    return _minified_repro(gm, inputs, failure, target, directory, stage)
 
 
 def _minified_repro(
@@ -127,7 +127,6 @@ def _minified_repro(
     inputs: list[Any],
     failure: Any,
     target: ReproTarget,
-    expected: Signature,
     directory: pathlib.Path,
     stage: str,
 ) -> str:
@@ -139,7 +138,7 @@ def _minified_repro(
 
     try:
         minifier = Minifier(
-            gm, inputs, failure, save_dir=str(directory / "offload"), on_progress=save_best, expect=expected
+            gm, inputs, failure, save_dir=str(directory / "offload"), on_progress=save_best, expect=target
         )
         return f"compdebug: repro written to {_minify(minifier).save(directory)}"
     except FailureChangedError as problem:
@@ -148,12 +147,12 @@ def _minified_repro(
         log.warning("could not minify the captured failure (%s); checking the unminified graph", problem)
         reason = f"could not minify it: {problem}"
     observed = _judge_once(failure, gm, inputs)
-    if observed != expected:
+    if not reproduces(observed, target):
         return _no_repro(directory, f"{reason}; and compiled on its own with {failure.describe()} it gives: "
                          f"{'no failure' if observed is None else observed.describe()}")
     note = (
         f"Not minified ({reason}).\n"
-        f"Checked when written: this graph failed as captured ({expected.describe()[:200]})."
+        f"Checked when written: this graph failed as captured ({describe_target(target)[:200]})."
     )
     path = save_repro(directory, gm, inputs, target, random_inputs=False, note=note)
     return f"compdebug: unminified repro written to {path} ({reason})"

@@ -22,7 +22,7 @@ from compdebug.config import config
 from compdebug.errors import BadInputError, FailureChangedError, FlakyFailureError, GraphDoesNotFailError
 from compdebug.minify.executor import make_executor
 from compdebug.minify.isolate import DEFAULT_ISOLATED_TIMEOUT, HARD_STAGES, hard_failure_target, oracle_payload
-from compdebug.minify.oracles import Oracle, Signature, as_oracle
+from compdebug.minify.oracles import Oracle, Signature, as_oracle, describe_target, reproduces
 from compdebug.minify.problem import Problem
 from compdebug.minify.progress import make_progress
 from compdebug.minify.root import PrivateRoot
@@ -80,7 +80,8 @@ class Minifier:
     "timeout" failure. `flaky`: None refuses a failure that comes and goes
     (`FlakyFailureError`); "majority" judges each query by the majority of 3 runs.
     `expect`: the failure the original graph must show (capture passes the one it
-    caught); if it fails otherwise, `minify` raises `FailureChangedError`.
+    caught, a resumed run the one its checkpoint records); if it fails otherwise,
+    `minify` raises `FailureChangedError`.
     `target` (how the failure reproduces) is known once `minify` has checked the original.
     """
 
@@ -99,7 +100,7 @@ class Minifier:
         on_progress: OnProgress | None = None,
         query_timeout: float | None = None,
         flaky: str | None = None,
-        expect: Signature | None = None,
+        expect: ReproTarget | None = None,
     ) -> None:
         _check_graph(gm, inputs)
         self.expect = expect
@@ -179,9 +180,9 @@ class Minifier:
 
     def _establish(self, shrinker: Shrinker) -> None:
         observed = shrinker.establish()
-        if self.expect is not None and observed != self.expect:
+        if self.expect is not None and not reproduces(observed, self.expect):
             raise FailureChangedError(
-                f"the graph was captured failing {self.expect.describe()}, but with {self.oracle.describe()} "
+                f"the graph was captured failing {describe_target(self.expect)}, but with {self.oracle.describe()} "
                 f"it gives: {_outcome(observed)}",
                 observed,
             )
