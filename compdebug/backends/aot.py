@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 import torch
 
-from compdebug import _torch
+from compdebug import _torch, symbolic
 from compdebug.backends.match import matches
 from compdebug.backends.spec import CompilerFn, InnerWrapper
 from compdebug.errors import BackendError, ReproError
@@ -166,7 +166,7 @@ def compile_inner(spec: BackendSpec, gm: torch.fx.GraphModule, inputs: Sequence[
     they were then. The result is called as `compiled(*inputs)` and runs with
     grad mode off, as AOT Autograd runs compiled graphs.
     """
-    from compdebug.backends.inject import check_injection, copy_graph_module, injecting
+    from compdebug.backends.inject import check_injection, injecting
 
     call = spec.inner
     assert call is not None, "compile_inner needs a spec captured after AOT (spec.inner)"
@@ -174,9 +174,24 @@ def compile_inner(spec: BackendSpec, gm: torch.fx.GraphModule, inputs: Sequence[
     check_injection(ops, spec.inject_stage if ops else "aot")
     compiler = injecting(inner_compiler(spec.fn, call.role), ops)
     kwargs = inductor_arguments(call, gm) if is_inductor(spec.fn) else {}
-    # the inner compiler rewrites the graph it is given (Inductor's passes): give it a copy
-    compiled = compiler(copy_graph_module(gm), inner_example_inputs(gm, inputs), **kwargs)
+    compiled = compiler(*inner_graph_and_inputs(gm, inputs), **kwargs)
     return _unboxed(compiled)
+
+
+def inner_graph_and_inputs(gm: torch.fx.GraphModule, inputs: Sequence[Any]) -> tuple[torch.fx.GraphModule, list[Any]]:
+    """(a copy of `gm`, its example inputs) for the inner compiler, from the saved real `inputs`.
+
+    A copy, because the inner compiler rewrites the graph it is given (Inductor's
+    passes). A graph traced with symbolic sizes gets fake inputs with the same
+    dims symbolic under a fresh ShapeEnv, and its nodes' metadata propagated
+    from them (`compdebug.symbolic.symbolic_graph`), as AOT Autograd handed it
+    over; any other graph gets `inner_example_inputs`.
+    """
+    from compdebug.backends.inject import copy_graph_module
+
+    if symbolic.is_symbolic(gm):
+        return symbolic.symbolic_graph(gm, inputs)
+    return copy_graph_module(gm), inner_example_inputs(gm, inputs)
 
 
 def inner_compiler(fn: Any, role: Role) -> CompilerFn:
@@ -262,9 +277,15 @@ def _restrided(gm: torch.fx.GraphModule, example_inputs: Sequence[Any]) -> bool:
 # -- repro scripts ---------------------------------------------------------------------
 
 
-def inner_compile_source(spec: BackendSpec, gm: torch.fx.GraphModule) -> tuple[list[str], list[str]]:
+def inner_compile_source(
+    spec: BackendSpec, gm: torch.fx.GraphModule, example_inputs: Sequence[str] = ()
+) -> tuple[list[str], list[str]]:
     """(import lines, statements) for a repro script: `compiled = ...` calling the inner compiler as
-    `compile_inner` does, on `gm` (a name bound in the script) and `inputs`; then `run(*inputs)` calls it."""
+    `compile_inner` does, on `gm` (a name bound in the script) and `inputs`; then `run(*inputs)` calls it.
+
+    `example_inputs`, if given, are statements that rebind `gm` and bind `example_inputs`
+    (what the inner compiler gets instead of `list(inputs)`: symbolic fakes, see
+    `compdebug.symbolic.symbolic_graph_lines`)."""
     call = spec.inner
     assert call is not None
     imports, name = _compiler_import(spec.fn, call.role)
@@ -284,7 +305,8 @@ def inner_compile_source(spec: BackendSpec, gm: torch.fx.GraphModule) -> tuple[l
     statements = [
         f"# the {call.role} graph, compiled as AOT Autograd handed it to the backend's inner compiler",
         "gm = torch.fx.symbolic_trace(mod)",
-        f"compiled = {name}(gm, list(inputs){arguments})",
+        *example_inputs,
+        f"compiled = {name}(gm, {'example_inputs' if example_inputs else 'list(inputs)'}{arguments})",
         "",
         "",
         "def run(*args):",

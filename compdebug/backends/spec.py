@@ -65,13 +65,18 @@ class BackendSpec:
         failure never captures its own candidates. `wrap_inner`, if given, wraps
         the compiler that receives the graphs after AOT Autograd (after-AOT capture).
         A spec with `inner` compiles `gm`, a post-AOT graph, with the inner compiler.
+        A Dynamo graph traced with symbolic inputs and given real ones is traced
+        by Dynamo again with the same dims dynamic (`compdebug.backends.dynamic`).
         """
         from compdebug.backends.aot import compile_inner
+        from compdebug.backends.dynamic import compile_through_dynamo, needs_dynamo
         from compdebug.backends.inject import compile_injected
 
         with self._settings():
             if self.inner is not None:
                 compiled = compile_inner(self, gm, example_inputs)
+            elif wrap_inner is None and needs_dynamo(gm, example_inputs):  # symbolic after Dynamo: trace it again
+                compiled = compile_through_dynamo(self.compile, gm, example_inputs)
             else:
                 compiled = compile_injected(
                     self.fn, gm, example_inputs, self.inject_ops, self.inject_stage, wrap_inner=wrap_inner

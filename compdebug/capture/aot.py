@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 import torch
 
-from compdebug import _torch
+from compdebug import _torch, symbolic
 from compdebug._torch import plain_torch
 from compdebug.backends.aot import Role, as_inner_compiler_sees, inner_call
 from compdebug.backends.spec import BackendSpec
@@ -42,6 +42,8 @@ def _capturing_inner(
         try:
             compiled = inner_compile(gm, example_inputs, *args, **kwargs)
         except Exception as error:
+            if _torch.is_compile_restart(error):
+                raise  # Dynamo's signal to trace again, not a failure
             failure = CompileFailure(graph_spec)
             with plain_torch():  # example inputs are fake here: make real ones like them
                 inputs = [_real_like(x) for x in example_inputs]
@@ -75,27 +77,9 @@ def _checked_on_first_call(
 
 
 def _real_like(value: Any) -> Any:
-    """A real tensor with the metadata of a fake one (values random); other values as they are."""
-    if not isinstance(value, torch.Tensor):
-        return value
-    size = [int(s) for s in value.size()]
-    stride = [int(s) for s in value.stride()]
-    real = _empty_laid_out(size, stride, int(value.storage_offset()), value.dtype, value.device)
-    with torch.no_grad():
-        if value.dtype.is_floating_point or value.dtype.is_complex:
-            real.normal_()
-        elif value.dtype == torch.bool:
-            real.random_(0, 2)
-        else:
-            real.random_(0, 8)
-    return real.requires_grad_(value.requires_grad)
+    """A real value for an example input of the inner compiler: a fake tensor as a real one of its
+    hinted sizes, strides and storage offset (random values), a SymInt as its hint; others as they are.
 
-
-def _empty_laid_out(
-    size: list[int], stride: list[int], offset: int, dtype: torch.dtype, device: torch.device
-) -> torch.Tensor:
-    """An uninitialised tensor with this size, stride and storage offset (AOT hands such views over)."""
-    if not offset:
-        return torch.empty_strided(size, stride, dtype=dtype, device=device)
-    span = 1 + sum((n - 1) * s for n, s in zip(size, stride)) if all(size) else 0
-    return torch.empty(offset + span, dtype=dtype, device=device).as_strided(size, stride, offset)
+    Which dims were symbolic stays on the graph's placeholders (`compdebug.symbolic`).
+    """
+    return symbolic.concrete(value)

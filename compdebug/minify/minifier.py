@@ -17,6 +17,7 @@ import attrs
 import torch
 import torch.fx
 
+from compdebug import symbolic
 from compdebug.config import config
 from compdebug.errors import BadInputError, FailureChangedError, FlakyFailureError, GraphDoesNotFailError
 from compdebug.minify.executor import make_executor
@@ -305,10 +306,20 @@ def _check_graph(gm: Any, inputs: Any) -> None:
                 f"input {i} ({node.name}) does not match the graph: {problem}. Pass the values the graph was "
                 "captured with (one per placeholder, in order, with the shapes it was traced for)."
             )
+    clashes = symbolic.conflicting_symbols(symbolic.describe_graph(gm), inputs)
+    if clashes:
+        described = "; ".join(f"{name} is {' and '.join(map(str, values))}" for name, values in clashes.items())
+        raise BadInputError(
+            f"the inputs disagree on the graph's symbolic sizes: {described}. The graph was traced with dynamic "
+            "shapes, where sizes (and int inputs) that share a symbol are equal: keep them equal."
+        )
 
 
 def _mismatch(expected: Any, value: Any) -> str | None:
-    """What differs between a placeholder's recorded example value and `value` (shapes; symbolic sizes match any)."""
+    """What differs between a placeholder's recorded example value and `value` (shapes; symbolic
+    sizes match any size, `conflicting_symbols` checks that equal symbols get equal sizes)."""
+    if isinstance(expected, torch.SymInt) and not isinstance(value, (int, torch.SymInt)):
+        return f"the graph was traced with an int here (the symbolic size {expected}), got {type(value).__name__}"
     if not isinstance(expected, torch.Tensor):
         return None
     shape = [s if isinstance(s, int) else "?" for s in expected.shape]

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from compdebug import accuracy
+from compdebug import accuracy, symbolic
 from compdebug.errors import ReproError
 from compdebug.repro import tensors
 from compdebug.repro._files import atomic_write
@@ -67,7 +67,8 @@ def script_text(
     state_names = [] if random_inputs else [name for name, _ in state_tensors(gm)]
     standalone = target.backend is None or not target.backend.needs_compdebug
     helper_imports, helpers = _helpers(target, random_inputs, standalone)
-    compile_imports, compile_lines, compiled = _compile_lines(target, gm)
+    helpers += _symbolic_helpers(gm, target)
+    compile_imports, compile_lines, compiled = _compile_lines(target, gm, inputs)
     imports = _imports(source, target, random_inputs, standalone, [*helper_imports, *compile_imports])
     preamble = [_header(target, note), imports, _setup(target)]
     sections = [
@@ -238,15 +239,18 @@ def _inputs(inputs: list[Any], random_inputs: bool, state_names: list[str]) -> s
     return f"values = {load}\ninputs = values[:{len(inputs)}]"
 
 
-def _compile_lines(target: ReproTarget, gm: torch.fx.GraphModule) -> tuple[list[str], list[str], str]:
+def _compile_lines(target: ReproTarget, gm: torch.fx.GraphModule, inputs: list[Any]) -> tuple[list[str], list[str], str]:
     """(imports, statements, name): the statements compile `mod` and bind `name`, called as `name(*inputs)`."""
     if target.backend is None:
         return [], [], ""
     if target.backend.inner is not None:
         from compdebug.backends.aot import inner_compile_source
 
-        imports, statements = inner_compile_source(target.backend, gm)
+        imports, statements = inner_compile_source(target.backend, gm, _symbolic_example_inputs(gm, inputs))
         return imports, statements, "run"
+    dynamic = _dynamic_compile(gm, inputs, target)
+    if dynamic is not None:
+        return [], [dynamic], "compiled"
     return [], [f"compiled = torch.compile(mod, backend={target.backend.backend_source()}, fullgraph=True)"], "compiled"
 
 
@@ -283,3 +287,37 @@ def _list_source(items: list[str]) -> str:
     if len(one_line) <= 80:
         return one_line
     return "[\n" + "".join(f"    {item!r},\n" for item in items) + "]"
+
+
+# -- dynamic shapes (compdebug.symbolic) ------------------------------------------
+def _dynamic_compile(gm: torch.fx.GraphModule, inputs: list[Any], target: ReproTarget) -> str | None:
+    """The lines that define `compiled` for a Dynamo graph traced with symbolic inputs: Dynamo
+    traces it again with the same dims dynamic (what the minifier checked, `compdebug.backends.dynamic`);
+    None for a graph with static inputs, an after-AOT graph or a predicate."""
+    if target.kind == "predicate" or target.backend is None or not symbolic.traced_by_dynamo(gm):
+        return None
+    shapes = symbolic.describe_graph(gm, inputs)
+    if not shapes.any:
+        return None
+    names = [node.name for node in gm.graph.find_nodes(op="placeholder")]
+    call = symbolic.dynamo_call(shapes, inputs)
+    summary = f"# dynamic shapes: {symbolic.summary(shapes, inputs, names)}"
+    return f"\n\n{summary}\n{call.source(names, target.backend.backend_source())}\n\n"
+
+
+def _symbolic_helpers(gm: torch.fx.GraphModule, target: ReproTarget) -> list[str]:
+    """The functions an after-AOT repro of a graph with symbolic sizes pastes to make its fake inputs."""
+    if target.backend is None or target.backend.inner is None or not symbolic.is_symbolic(gm):
+        return []
+    return ["# ---- symbolic sizes: the inner compiler's fake inputs, as AOT Autograd made them ----",
+            *symbolic.script_helpers()]
+
+
+def _symbolic_example_inputs(gm: torch.fx.GraphModule, inputs: list[Any]) -> list[str]:
+    """Statements (after `_symbolic_helpers`) giving an after-AOT graph with symbolic sizes the fake
+    inputs, and metadata, the inner compiler saw (`compdebug.symbolic.symbolic_graph`); none for static sizes."""
+    shapes = symbolic.describe_graph(gm, inputs)
+    if not shapes.any:
+        return []
+    names = [node.name for node in gm.graph.find_nodes(op="placeholder")]
+    return [f"# dynamic shapes: {symbolic.summary(shapes, inputs, names)}", symbolic.symbolic_graph_lines(shapes, inputs)]
