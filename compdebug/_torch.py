@@ -144,6 +144,34 @@ def install_compiler_fn_hook(wrap: Callable[[Any, Any], Any], mark: str) -> None
     eval_frame.get_compiler_fn = get_compiler_fn
 
 
+# -- errors Dynamo wraps --------------------------------------------------------
+def install_backend_failure_notes(keep: Callable[[str], bool], mark: str) -> None:
+    """Make Dynamo's `BackendCompilerFailed` carry the notes `keep` selects of the backend error it wraps.
+
+    Dynamo raises it `from None`, so notes on the backend's own error appear
+    neither on the exception the user catches nor in its printed traceback.
+    Idempotent (found by `mark`). Checked on torch 2.13 and 2.11:
+    `BackendCompilerFailed(backend_fn, inner_exception, first_useful_frame)`.
+    """
+    import functools
+
+    from torch._dynamo.exc import BackendCompilerFailed
+
+    original = BackendCompilerFailed.__init__
+    if getattr(original, mark, False):
+        return
+
+    @functools.wraps(original)
+    def __init__(self: Any, backend_fn: Any, inner_exception: BaseException, *args: Any, **kwargs: Any) -> None:
+        original(self, backend_fn, inner_exception, *args, **kwargs)
+        for note in getattr(inner_exception, "__notes__", ()):
+            if isinstance(note, str) and keep(note):
+                self.add_note(note)
+
+    setattr(__init__, mark, True)
+    BackendCompilerFailed.__init__ = __init__  # type: ignore[method-assign]
+
+
 # -- compile callbacks and frames ---------------------------------------------
 def callback_handler() -> Any:
     """torch's compile-callback handler: start_callbacks / end_callbacks and register_*_callback.
@@ -208,9 +236,25 @@ def compile_fx(gm: torch.fx.GraphModule, example_inputs: list[Any], **kwargs: An
 
 
 def compile_fx_inner() -> Callable[..., Any]:
+    """Inductor's inner compiler. compdebug passes it only `static_input_idxs`, `is_backward`,
+    `is_inference` and `cudagraphs` (a BoxedBool), keywords it has taken since well before 2.11."""
     from torch._inductor.compile_fx import compile_fx_inner as inner
 
     return inner
+
+
+def boxed_bool(value: bool) -> Any:
+    """Inductor's mutable bool box (`torch._inductor.utils.BoxedBool`), as compile_fx hands `cudagraphs` over."""
+    from torch._inductor.utils import BoxedBool
+
+    return BoxedBool(value)
+
+
+# (module, name) of what repro scripts import to call a backend's inner compiler directly,
+# as torch's own after-AOT repro scripts do
+COMPILE_FX_INNER = ("torch._inductor.compile_fx", "compile_fx_inner")
+BOXED_NOP = ("torch._dynamo.backends.debugging", "boxed_nop")
+BOXED_BOOL = ("torch._inductor.utils", "BoxedBool")
 
 
 def aot_autograd_class() -> type:
@@ -262,19 +306,13 @@ def plain_torch() -> Iterator[None]:
         yield
 
 
-# -- tensors and symbolic numbers --------------------------------------------
+# -- tensors -------------------------------------------------------------------
 def tensor_version(t: torch.Tensor) -> int | None:
     """The version counter of `t` (bumped by every in-place write), or None for inference tensors."""
     try:
         return t._version
     except RuntimeError:
         return None
-
-
-def symbolic_hint(value: Any) -> Any:
-    """The number a SymInt/SymFloat/SymBool stands for in this compile (its hint), or None if it has none."""
-    node = value.node
-    return node.hint if node.has_hint() else None
 
 
 def mark_boxed(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -285,6 +323,189 @@ def mark_boxed(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 # the attribute Dynamo reads through backend wrappers to find the user's backend
 ORIG_BACKEND_ATTR = "_torchdynamo_orig_backend"
+
+
+# -- symbolic shapes ------------------------------------------------------------
+# A dynamic-shape compile hands compilers SymInts and fake tensors whose sizes are
+# SymInts; each SymInt wraps a sympy expression over the symbols of one ShapeEnv,
+# with its value in the run being compiled (its hint). Checked on torch 2.13 (CPU);
+# torch 2.11 has the same names (ShapeEnv.backed_var_to_val is 2.11's var_to_val,
+# read through `_symbol_values`).
+SYMBOLIC_TYPES = (torch.SymInt, torch.SymFloat, torch.SymBool)
+# what repro scripts call to make a dim symbolic (with a symbol of its own), or keep it static
+MARK_DYNAMIC = "torch._dynamo.mark_dynamic"
+MARK_STATIC = "torch._dynamo.mark_static"
+
+
+def symbolic_hint(value: Any) -> Any:
+    """The number a SymInt/SymFloat/SymBool stands for in this compile (its hint), or None if it has none."""
+    node = value.node
+    return node.hint if node.has_hint() else None
+
+
+def symbolic_expr(value: Any) -> str | None:
+    """The expression a SymInt stands for ("s77", "4*s27"), or None for a plain int or a constant SymInt."""
+    if not isinstance(value, torch.SymInt):
+        return None
+    import sympy
+
+    expr = value.node.expr
+    return None if isinstance(expr, sympy.Integer) else str(expr)
+
+
+def symbol_values(value: Any) -> dict[str, int]:
+    """name -> hint of each free symbol of a SymInt that has a hint (unbacked symbols have none)."""
+    if not isinstance(value, torch.SymInt):
+        return {}
+    known = _symbol_values(value.node.shape_env)
+    return {str(symbol): int(known[symbol]) for symbol in value.node.expr.free_symbols if symbol in known}
+
+
+def _symbol_values(shape_env: Any) -> Mapping[Any, Any]:
+    values = getattr(shape_env, "backed_var_to_val", None)  # torch 2.13
+    return values if values is not None else shape_env.var_to_val  # torch 2.11
+
+
+def is_fake_tensor(value: Any) -> bool:
+    """Whether `value` is a FakeTensor (metadata only, as compilers see inputs under AOT Autograd)."""
+    from torch._subclasses.fake_tensor import is_fake
+
+    return isinstance(value, torch.Tensor) and is_fake(value)
+
+
+def fake_inputs(inputs: list[Any], recorded: list[Any], values: Mapping[str, int]) -> tuple[Any, list[Any]]:
+    """(fake mode, fake versions of the real `inputs`): where `recorded` (one entry per input,
+    `SymbolicInputs.to_json()["inputs"]`) gives expressions over symbols, the sizes, strides and
+    offset are SymInts of one fresh ShapeEnv (`values`: each symbol's value); the rest is static;
+    a recorded int becomes a SymInt. Symbols are made DYNAMIC (never duck-sized into another of the
+    same value, never specialised for being 0 or 1), so the expressions keep their symbols.
+
+    Standalone (imports inside, nothing of compdebug): repro scripts paste its source.
+    """
+    import sympy
+    import torch.utils._sympy.functions as sympy_functions
+    from torch._dynamo.source import ConstantSource
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv
+
+    shape_env = ShapeEnv()
+    fake_mode = FakeTensorMode(shape_env=shape_env, allow_non_fake_inputs=True)
+    names = {name: sympy.Symbol(name, integer=True, positive=True) for name in values}
+    functions = {name: getattr(sympy_functions, name) for name in dir(sympy_functions) if name[:1].isupper()}
+    symbols: dict[str, Any] = {}
+
+    def symint(expr: Any) -> Any:
+        if not isinstance(expr, str):
+            return expr
+        parsed = sympy.sympify(expr, locals={**functions, **names})
+        for name in sorted(str(free) for free in parsed.free_symbols):
+            if name not in symbols:
+                source = ConstantSource(f"compdebug_{name}")
+                symbols[name] = shape_env.create_symbol(
+                    values[name], source, dynamic_dim=DimDynamic.DYNAMIC, do_not_specialize_zero_one=True
+                )
+        hint = int(parsed.xreplace({names[n]: v for n, v in values.items()}))
+        own = parsed.xreplace({names[n]: symbols[n] for n in symbols})
+        return shape_env.create_symintnode(own, hint=hint)
+
+    fakes: list[Any] = []
+    for entry, value in zip(recorded, inputs):
+        if entry is not None and "int" in entry:
+            fakes.append(symint(entry["int"]))
+        elif isinstance(value, torch.Tensor) and entry is not None and len(entry["size"]) == value.dim():
+            size = [symint(e) if isinstance(e, str) else a for e, a in zip(entry["size"], value.shape)]
+            stride = [symint(e) if isinstance(e, str) else a for e, a in zip(entry["stride"], value.stride())]
+            offset = symint(entry["offset"]) if isinstance(entry["offset"], str) else value.storage_offset()
+            with fake_mode:
+                empty = any(isinstance(n, int) and n == 0 for n in size)
+                span = 0 if empty else 1 + sum((n - 1) * st for n, st in zip(size, stride))
+                base = torch.empty_strided((offset + span,), (1,), dtype=value.dtype, device=value.device)
+                fake = base.as_strided(size, stride, offset)
+            fakes.append(fake.requires_grad_(value.requires_grad) if value.requires_grad else fake)
+        elif isinstance(value, torch.Tensor):
+            fakes.append(fake_mode.from_tensor(value, static_shapes=True))
+        else:
+            fakes.append(value)
+    return fake_mode, fakes
+
+
+def propagate_fakes(gm: torch.fx.GraphModule, fake_mode: Any, fakes: list[Any]) -> torch.fx.GraphModule:
+    """A copy of `gm` whose nodes' meta["val"] come from running it on `fakes` (of `fake_mode`), as
+    AOT Autograd leaves them for its inner compiler; no metadata of another ShapeEnv is left.
+
+    Standalone (imports inside, nothing of compdebug): repro scripts paste its source.
+    """
+    from torch.fx.passes.fake_tensor_prop import FakeTensorProp
+
+    graph = torch.fx.Graph()
+    graph.output(graph.graph_copy(gm.graph, {}))
+    for node in graph.nodes:
+        for key in ("val", "example_value", "tensor_meta"):
+            node.meta.pop(key, None)
+    copy = torch.fx.GraphModule(gm, graph)
+    with fake_mode:
+        FakeTensorProp(copy, fake_mode).propagate_dont_convert_inputs(*fakes)
+    return copy
+
+
+def propagate_example_values(gm: torch.fx.GraphModule, fake_mode: Any, fakes: list[Any], key: str) -> str | None:
+    """Run `gm` on `fakes` (of `fake_mode`), setting each node's meta[key] to its fake value, as
+    Dynamo ("example_value") or AOT Autograd ("val") leave them. A node that cannot run on fake
+    values ends the run: it and the nodes after it get no value. Returns that node's name, or None."""
+    current: list[str] = []
+
+    class Propagate(torch.fx.Interpreter):
+        def run_node(self, n: torch.fx.Node) -> Any:
+            current[:] = [n.name]
+            result = super().run_node(n)
+            if n.op != "output":
+                n.meta[key] = result
+            return result
+
+    try:
+        with fake_mode:
+            Propagate(gm).run(*fakes)
+    except Exception:
+        return current[0] if current else None
+    return None
+
+
+@contextlib.contextmanager
+def outside_compile_session() -> Iterator[None]:
+    """Code run here sees `torch.compiler.is_compiling()` False, as plain code does.
+
+    torch 2.13 holds that flag True for a whole compile session, the backend call
+    included, so a capture minifying inside a backend would make
+    `torch._dynamo.mark_static` act as if traced. torch 2.11 has no such session
+    flag (nothing to change there).
+    """
+    import torch.compiler as compiler
+
+    saved = getattr(compiler, "_is_compiling_flag", None)
+    if saved is None:
+        yield
+        return
+    compiler._is_compiling_flag = False
+    try:
+        yield
+    finally:
+        compiler._is_compiling_flag = saved
+
+
+def is_compile_restart(error: BaseException) -> bool:
+    """Whether `error` is Dynamo's signal to trace the frame again (RestartAnalysis: a backend with
+    dynamic shapes raises TensorifyScalarRestartAnalysis to have float scalars traced as tensors),
+    not a failure: it must reach Dynamo untouched."""
+    from torch._dynamo.exc import RestartAnalysis
+
+    return isinstance(error, RestartAnalysis)
+
+
+def dynamo_compiling() -> bool:
+    """Whether this runs inside a Dynamo compile (a tracing context is active)."""
+    from torch._guards import TracingContext
+
+    return TracingContext.try_get() is not None
 
 
 # -- modules -------------------------------------------------------------------

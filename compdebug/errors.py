@@ -21,6 +21,14 @@ class GraphDoesNotFailError(CompdebugError):
     """The graph handed to the minifier does not fail with the given oracle."""
 
 
+class FailureChangedError(GraphDoesNotFailError):
+    """The graph does not fail the way it failed when it was captured (`observed`: how it does fail, or None)."""
+
+    def __init__(self, message: str, observed: object = None) -> None:
+        super().__init__(message)
+        self.observed = observed
+
+
 class FlakyFailureError(CompdebugError):
     """The original graph fails on some runs only."""
 

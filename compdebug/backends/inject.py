@@ -52,9 +52,9 @@ def compile_injected(
 
         aot_ops = ops if stage == "aot" else {}
 
-        def wrap(inner: CompilerFn) -> CompilerFn:
+        def wrap(inner: CompilerFn, role: Any) -> CompilerFn:
             planting = injecting(inner, aot_ops)
-            return planting if wrap_inner is None else wrap_inner(planting)
+            return planting if wrap_inner is None else wrap_inner(planting, role)
 
         return compile_after_aot(fn, gm, example_inputs, wrap)
     return fn(gm, example_inputs)

@@ -141,5 +141,15 @@ def _check_codegen_backend(spec: BackendSpec) -> None:
 
 
 def install_compile_hook() -> None:
-    """Wrap `torch._dynamo.eval_frame.get_compiler_fn` once so Dynamo's backends pass through `CompileHook`."""
+    """Wrap `torch._dynamo.eval_frame.get_compiler_fn` once so Dynamo's backends pass through `CompileHook`.
+
+    Also lets the note capture adds to a backend's error (where its repro went)
+    reach the `BackendCompilerFailed` Dynamo wraps it in, which the user catches.
+    """
     _torch.install_compiler_fn_hook(CompileHook, _MARK)
+    _torch.install_backend_failure_notes(is_compdebug_note, _MARK)
+
+
+def is_compdebug_note(note: str) -> bool:
+    """Whether an exception note is one compdebug added (capture's 'compdebug: repro written to ...')."""
+    return note.startswith("compdebug:")

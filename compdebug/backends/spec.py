@@ -11,7 +11,7 @@ import difflib
 import functools
 import importlib
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import torch
@@ -20,14 +20,22 @@ from compdebug import _torch
 from compdebug.config import CODEGEN_BUGS, config
 from compdebug.errors import BackendError
 
+if TYPE_CHECKING:
+    from compdebug.backends.aot import InnerCall  # aot.py imports this module
+
 CompilerFn = Callable[[torch.fx.GraphModule, list[Any]], Callable[..., Any]]
-# takes the compiler that receives post-AOT graphs, returns one that wraps it
-InnerWrapper = Callable[[Callable[..., Any]], Callable[..., Any]]
+# takes the compiler that receives post-AOT graphs and their role, returns one that wraps it
+InnerWrapper = Callable[[Callable[..., Any], Any], Callable[..., Any]]
 
 
 @attrs.frozen
 class BackendSpec:
-    """A compiler plus the settings that make it fail, as data a script can restore."""
+    """A compiler plus the settings that make it fail, as data a script can restore.
+
+    `inner` is set for a graph captured after AOT Autograd: such a graph is
+    compiled by the backend's inner compiler, as AOT Autograd handed it over
+    (see `compdebug.backends.aot.compile_inner`), not by the backend itself.
+    """
 
     label: str
     fn: CompilerFn = attrs.field(eq=False, repr=False)
@@ -36,6 +44,7 @@ class BackendSpec:
     inject_ops: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
     inject_stage: str = "dynamo"
     inductor_settings: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
+    inner: InnerCall | None = None
 
     @property
     def needs_compdebug(self) -> bool:
@@ -55,13 +64,23 @@ class BackendSpec:
         Capture is switched off while compiling, so that minifying a captured
         failure never captures its own candidates. `wrap_inner`, if given, wraps
         the compiler that receives the graphs after AOT Autograd (after-AOT capture).
+        A spec with `inner` compiles `gm`, a post-AOT graph, with the inner compiler.
+        A Dynamo graph traced with symbolic inputs and given real ones is traced
+        by Dynamo again with the same dims dynamic (`compdebug.backends.dynamic`).
         """
+        from compdebug.backends.aot import compile_inner
+        from compdebug.backends.dynamic import compile_through_dynamo, needs_dynamo
         from compdebug.backends.inject import compile_injected
 
         with self._settings():
-            compiled = compile_injected(
-                self.fn, gm, example_inputs, self.inject_ops, self.inject_stage, wrap_inner=wrap_inner
-            )
+            if self.inner is not None:
+                compiled = compile_inner(self, gm, example_inputs)
+            elif wrap_inner is None and needs_dynamo(gm, example_inputs):  # symbolic after Dynamo: trace it again
+                compiled = compile_through_dynamo(self.compile, gm, example_inputs)
+            else:
+                compiled = compile_injected(
+                    self.fn, gm, example_inputs, self.inject_ops, self.inject_stage, wrap_inner=wrap_inner
+                )
 
         @functools.wraps(compiled)
         def run(*args: Any) -> Any:
@@ -108,7 +127,7 @@ class BackendSpec:
     def script_setup(self) -> list[str]:
         """Statements that restore the settings the failure depends on."""
         lines = []
-        if self.inject_ops:
+        if self.inject_ops and self.inner is None:  # after AOT, the script plants aot bugs itself
             lines.append(
                 f"compdebug.config.load({{'inject.ops': {dict(self.inject_ops)!r}, 'inject.stage': {self.inject_stage!r}}})"
             )

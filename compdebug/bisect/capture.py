@@ -25,7 +25,7 @@ from compdebug.bisect.result import BisectResult
 from compdebug.bisect.search import search
 from compdebug.errors import CompdebugError
 from compdebug.minify import Minifier, MinifyResult
-from compdebug.minify.oracles import Oracle, Signature, as_oracle
+from compdebug.minify.oracles import Oracle, Signature, as_oracle, reproduces
 from compdebug.repro import save as save_repro
 from compdebug.repro._files import atomic_write
 from compdebug.repro.graph_files import META_FILE, read_meta
@@ -55,18 +55,18 @@ def bisect_then_minify(
     failure that graph reproduces (the cheaper backend's while minifying with it).
     If bisecting fails, the graph is minified with `failure` as without bisect.
     """
-    found, signature = _bisect_or_none(gm, inputs, failure, target)
+    found = _bisect_or_none(gm, inputs, failure, target)
     if found is not None:
         record_bisect(directory / "checkpoint", found)
     cheap = _cheaper_failure(failure, found)
     result = None
     if cheap is not None:
-        result = _minify_cheaply(gm, inputs, cheap, failure, signature, target, directory, on_progress)
+        result = _minify_cheaply(gm, inputs, cheap, failure, target, directory, on_progress)
     if result is None:
-        cheap, result = None, _minify(gm, inputs, failure, directory, on_progress)
+        cheap, result = None, _minify(gm, inputs, failure, target, directory, on_progress)
     return save_repro(
         directory, result.graph_module, result.inputs, result.target,
-        random_inputs=result.random_inputs, header_lines=header_lines(found, cheap),
+        random_inputs=result.random_inputs, note="\n".join(header_lines(found, cheap, failure)) or None,
     )
 
 
@@ -75,18 +75,17 @@ def _minify_cheaply(
     inputs: list[Any],
     cheap: Oracle,
     failure: Oracle,
-    signature: Signature | None,
     target: ReproTarget,
     directory: pathlib.Path,
     on_progress: OnProgress | None,
 ) -> MinifyResult | None:
     """Minify with `cheap`; the result if `failure` (the original backend) still fails the same way on it."""
     try:
-        result = _minify(gm, inputs, cheap, directory, on_progress)
+        result = _minify(gm, inputs, cheap, target, directory, on_progress)
     except CompdebugError as problem:
         log.warning("could not minify with %s (%s); minifying with %s", cheap.describe(), problem, failure.describe())
         return None
-    if not _confirmed(failure, result, signature):
+    if not _confirmed(failure, result, target):
         log.warning(
             "the graph minified with %s does not fail the same way with %s; minifying again with the latter",
             cheap.describe(), failure.describe(),
@@ -100,13 +99,13 @@ def _minify_cheaply(
     return result
 
 
-def header_lines(found: BisectResult | None, cheap: Oracle | None) -> list[str]:
+def header_lines(found: BisectResult | None, cheap: Oracle | None, failure: Oracle) -> list[str]:
     """The lines repro.py's header gets: the bisect answer, and how the graph was minified."""
     if found is None:
         return []
     lines = [f"Bisect (compdebug.bisect, named as torch's CompilerBisector names them): {found.summary()}"]
     if cheap is not None:
-        lines.append(f"Minified with {cheap.describe()}, then confirmed with the backend below")
+        lines.append(f"Minified with {cheap.describe()}; checked when written: it fails as captured with {failure.describe()}.")
     return lines
 
 
@@ -123,20 +122,20 @@ def record_bisect(checkpoint: pathlib.Path, found: BisectResult) -> None:
 
 def _bisect_or_none(
     gm: torch.fx.GraphModule, inputs: list[Any], failure: Oracle, target: ReproTarget
-) -> tuple[BisectResult | None, Signature | None]:
-    """The bisect answer and the failure's signature; (None, None) if it cannot be bisected."""
+) -> BisectResult | None:
+    """The bisect answer, or None (said in the log) if the failure cannot be bisected."""
     # an accuracy failure's signature is known without compiling; an error's is seen again by compiling
     known = Signature("accuracy") if target.kind == "accuracy" else None
     try:
-        found, signature = search(gm, inputs, failure, signature=known)
+        found, _ = search(gm, inputs, failure, signature=known)
     except CompdebugError as problem:
         log.warning("could not bisect the captured failure (%s); minifying with %s", problem, failure.describe())
-        return None, None
+        return None
     except KeyboardInterrupt:  # Ctrl-C skips the bisect, not the repro
         log.warning("bisect interrupted; minifying with %s", failure.describe())
-        return None, None
+        return None
     log.warning("%s", found)
-    return found, signature
+    return found
 
 
 def _cheaper_failure(failure: Oracle, found: BisectResult | None) -> Oracle | None:
@@ -147,19 +146,26 @@ def _cheaper_failure(failure: Oracle, found: BisectResult | None) -> Oracle | No
 
 
 def _minify(
-    gm: torch.fx.GraphModule, inputs: list[Any], failure: Oracle, directory: pathlib.Path, on_progress: OnProgress | None
+    gm: torch.fx.GraphModule,
+    inputs: list[Any],
+    failure: Oracle,
+    target: ReproTarget,
+    directory: pathlib.Path,
+    on_progress: OnProgress | None,
 ) -> MinifyResult:
+    """Minify with `failure`; the original graph must fail as `target` records (`FailureChangedError`)."""
     minifier: Minifier | None = None
 
     def progress(best_gm: torch.fx.GraphModule, best_inputs: list[Any]) -> None:
         if on_progress is not None and minifier is not None and minifier.target is not None:
             on_progress(best_gm, best_inputs, minifier.target)
 
-    minifier = Minifier(gm, inputs, failure, save_dir=os.fspath(directory / "offload"), on_progress=progress)
+    minifier = Minifier(
+        gm, inputs, failure, save_dir=os.fspath(directory / "offload"), on_progress=progress, expect=target
+    )
     return minifier.minify()
 
 
-def _confirmed(failure: Oracle, result: MinifyResult, signature: Signature | None) -> bool:
+def _confirmed(failure: Oracle, result: MinifyResult, target: ReproTarget) -> bool:
     """Whether the minified graph fails with the original backend the way the captured graph did."""
-    observed = as_oracle(failure).observe(copy_graph_module(result.graph_module), result.inputs)
-    return observed is not None and observed == signature
+    return reproduces(as_oracle(failure).observe(copy_graph_module(result.graph_module), result.inputs), target)

@@ -1,8 +1,10 @@
 """After-AOT capture: judge each graph AOT Autograd hands the backend's inner compiler.
 
 Forward and backward graphs both pass through here. They are compiled with fake
-inputs, so a compile error is captured with random inputs of the same shapes;
+inputs, so a compile error is captured with random inputs of the same layout;
 run-time and accuracy failures are captured on the first call, with real inputs.
+Each captured graph keeps how the inner compiler got it (`InnerCall`), so the
+minifier and repro.py compile it the same way, with no second AOT pass.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import torch
 
-from compdebug.backends.spec import BackendSpec
-from compdebug import _torch
+from compdebug import _torch, symbolic
 from compdebug._torch import plain_torch
+from compdebug.backends.aot import Role, as_inner_compiler_sees, inner_call
+from compdebug.backends.spec import BackendSpec
 from compdebug.capture.report import capture_settings, report_failure, report_if_inaccurate
 from compdebug.capture.signature import target_for
 from compdebug.minify import CompileFailure, RuntimeFailure
@@ -27,18 +31,24 @@ def after_aot(spec: BackendSpec, gm: torch.fx.GraphModule, example_inputs: list[
     return spec.compile(gm, example_inputs, wrap_inner=functools.partial(_capturing_inner, spec, capture_settings()))
 
 
-def _capturing_inner(spec: BackendSpec, settings: dict[str, Any], inner_compile: Callable[..., Any]) -> Callable[..., Any]:
+def _capturing_inner(
+    spec: BackendSpec, settings: dict[str, Any], inner_compile: Callable[..., Any], role: Role | None
+) -> Callable[..., Any]:
     @functools.wraps(inner_compile)
     def compile_captured(gm: torch.fx.GraphModule, example_inputs: list[Any], *args: Any, **kwargs: Any) -> Any:
-        original = torch.fx.GraphModule(gm, copy.deepcopy(gm.graph))
+        # the spec of this one graph: compiled again by the inner compiler, as it is now
+        graph_spec = attrs.evolve(spec, inner=inner_call(gm, role, kwargs))
+        original = as_inner_compiler_sees(graph_spec, torch.fx.GraphModule(gm, copy.deepcopy(gm.graph)), example_inputs)
         try:
             compiled = inner_compile(gm, example_inputs, *args, **kwargs)
         except Exception as error:
-            failure = CompileFailure(spec)
+            if _torch.is_compile_restart(error):
+                raise  # Dynamo's signal to trace again, not a failure
+            failure = CompileFailure(graph_spec)
             with plain_torch():  # example inputs are fake here: make real ones like them
                 inputs = [_real_like(x) for x in example_inputs]
             report_failure(original, inputs, failure, target_for(failure, error), error, "aot", settings)
-        return _checked_on_first_call(spec, settings, original, compiled)
+        return _checked_on_first_call(graph_spec, settings, original, compiled)
 
     return compile_captured
 
@@ -67,17 +77,9 @@ def _checked_on_first_call(
 
 
 def _real_like(value: Any) -> Any:
-    """A real tensor with the metadata of a fake one (values random); other values as they are."""
-    if not isinstance(value, torch.Tensor):
-        return value
-    size = [int(s) for s in value.size()]
-    stride = [int(s) for s in value.stride()]
-    real = torch.empty_strided(size, stride, dtype=value.dtype, device=value.device)
-    with torch.no_grad():
-        if value.dtype.is_floating_point or value.dtype.is_complex:
-            real.normal_()
-        elif value.dtype == torch.bool:
-            real.random_(0, 2)
-        else:
-            real.random_(0, 8)
-    return real.requires_grad_(value.requires_grad)
+    """A real value for an example input of the inner compiler: a fake tensor as a real one of its
+    hinted sizes, strides and storage offset (random values), a SymInt as its hint; others as they are.
+
+    Which dims were symbolic stays on the graph's placeholders (`compdebug.symbolic`).
+    """
+    return symbolic.concrete(value)

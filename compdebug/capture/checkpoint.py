@@ -21,9 +21,11 @@ from typing import Any
 import attrs
 import torch
 
+from compdebug.backends.aot import InnerCall
 from compdebug.backends.spec import BackendSpec, load_by_path, resolve_backend
 from compdebug.config import config
 from compdebug.errors import BackendError, CheckpointError
+from compdebug.repro._files import fresh_dir
 from compdebug.repro.target import ReproTarget
 from compdebug.repro.graph_files import META_FILE, read_graph, read_meta, write_graph
 
@@ -65,7 +67,7 @@ def writable_dir(wanted: pathlib.Path) -> pathlib.Path:
         probe.unlink()
         return wanted
     except OSError as error:
-        fallback = pathlib.Path(tempfile.mkdtemp(prefix="compdebug_repro_"))
+        fallback = fresh_dir(tempfile.gettempdir(), "compdebug_repro_")
         log.warning("cannot write to %s (%s); writing the checkpoint to %s instead", wanted, error, fallback)
         return fallback
 
@@ -94,7 +96,7 @@ def write_checkpoint(
                 f"cannot write the checkpoint {directory}: {error}. Free some space or choose a writable "
                 "folder (compdebug.config repro_dir)."
             ) from error
-        wanted, directory = directory, pathlib.Path(tempfile.mkdtemp(prefix="compdebug_repro_")) / directory.name
+        wanted, directory = directory, fresh_dir(tempfile.gettempdir(), "compdebug_repro_") / directory.name
         try:
             _write_checkpoint(directory, gm, inputs, target, stage)
         except OSError as second:
@@ -118,7 +120,7 @@ def _write_checkpoint(
     directory: pathlib.Path, gm: torch.fx.GraphModule, inputs: list[Any], target: ReproTarget, stage: str
 ) -> None:
     directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    staging = fresh_dir(directory.parent, f".{directory.name}-")
     try:
         meta = {
             "stage": stage,
@@ -194,6 +196,7 @@ def target_to_dict(target: ReproTarget) -> dict[str, Any]:
         "inject_ops": dict(spec.inject_ops),
         "inject_stage": spec.inject_stage,
         "inductor_settings": dict(spec.inductor_settings),
+        "inner": None if spec.inner is None else spec.inner.to_dict(),
     }
     return values
 
@@ -241,9 +244,11 @@ def spec_from_dict(values: dict[str, Any]) -> BackendSpec:
             "found again. Register it with torch._dynamo.register_backend(name=...) or define it at module level "
             "in an importable module, then capture the failure again."
         )
+    inner = values.get("inner")  # absent in checkpoints of earlier compdebug versions
     return attrs.evolve(
         found,
         inject_ops=values["inject_ops"],
         inject_stage=values["inject_stage"],
         inductor_settings=values["inductor_settings"],
+        inner=None if inner is None else InnerCall.from_dict(inner),
     )

@@ -1,7 +1,8 @@
 """What happens once a failure is caught: checkpoint first, then minify, then say where.
 
 The original error is always re-raised, with a note naming the repro (or the
-checkpoint, when minification is off or could not finish).
+checkpoint, when minification is off or could not finish). A repro.py is
+written only once the graph was seen failing the way the original did.
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ from compdebug.bisect.capture import bisect_then_minify
 from compdebug.capture.checkpoint import new_repro_dir, writable_dir, write_checkpoint
 from compdebug.capture.signature import target_for
 from compdebug.config import config
-from compdebug.errors import AccuracyError, CompdebugError
+from compdebug.errors import AccuracyError, CompdebugError, FailureChangedError
 from compdebug.minify import AccuracyFailure, Minifier
+from compdebug.minify.executor import make_executor
+from compdebug.minify.oracles import Signature, as_oracle, describe_target, reproduces
+from compdebug.minify.tensors import fresh_inputs
 from compdebug.repro import save as save_repro
 from compdebug.repro.target import ReproTarget
 
@@ -87,7 +91,9 @@ def report_failure(
 ) -> NoReturn:
     """Checkpoint the failing graph, minify it if asked, write repro.py, re-raise `error`.
 
-    Must be called from inside the `except` block that caught `error`.
+    Must be called from inside the `except` block that caught `error`. A
+    repro.py is written only once it was seen failing as `error` did; when that
+    cannot be had, the line printed (and noted on `error`) says so and why.
     """
     try:
         with config.patch(dict(settings)), plain_torch():
@@ -118,26 +124,61 @@ def _checkpoint_and_minify(
     )
     if not config.minify_on_failure:
         return f"compdebug: checkpoint of the failure written to {checkpoint} (minify it with: python -m compdebug minify {checkpoint})"
-    record.repro = _minified_repro(gm, inputs, failure, target, directory, stage)
-    return f"compdebug: repro written to {record.repro}"
+    record.repro, line = _minified_repro(gm, inputs, failure, target, directory, stage)
+    return line
 
 
 def _minified_repro(
-    gm: torch.fx.GraphModule, inputs: list[Any], failure: Any, target: ReproTarget, directory: pathlib.Path, stage: str
-) -> pathlib.Path | None:
-    """Minify in this process; on trouble keep the checkpoint and write an unminified repro."""
+    gm: torch.fx.GraphModule,
+    inputs: list[Any],
+    failure: Any,
+    target: ReproTarget,
+    directory: pathlib.Path,
+    stage: str,
+) -> tuple[pathlib.Path | None, str]:
+    """Minify in this process; on trouble keep the checkpoint and write an unminified repro if it was
+    seen failing as captured, else none. Returns (repro.py or None, the line that says what was written)."""
 
     def save_best(best_gm: torch.fx.GraphModule, best_inputs: list[Any], best_target: ReproTarget = target) -> None:
         write_checkpoint(directory / "best", best_gm, best_inputs, best_target, stage)
 
     try:
         if config.bisect:
-            return bisect_then_minify(gm, inputs, failure, target, directory, on_progress=save_best)
-        result = _minify(Minifier(gm, inputs, failure, save_dir=str(directory / "offload"), on_progress=save_best))
-        return result.save(directory)
+            path = bisect_then_minify(gm, inputs, failure, target, directory, on_progress=save_best)
+            return path, f"compdebug: repro written to {path}"
+        minifier = Minifier(
+            gm, inputs, failure, save_dir=str(directory / "offload"), on_progress=save_best, expect=target
+        )
+        path = _minify(minifier).save(directory)
+        return path, f"compdebug: repro written to {path}"
+    except FailureChangedError as problem:
+        return None, _no_repro(directory, f"it does not fail the same way on its own: {problem}")
     except CompdebugError as problem:
-        log.warning("could not minify the captured failure (%s); writing the unminified repro", problem)
-        return save_repro(directory, gm, inputs, target, random_inputs=False)
+        log.warning("could not minify the captured failure (%s); checking the unminified graph", problem)
+        reason = f"could not minify it: {problem}"
+    observed = _judge_once(failure, gm, inputs)
+    if not reproduces(observed, target):
+        return None, _no_repro(directory, f"{reason}; and compiled on its own with {failure.describe()} it gives: "
+                         f"{'no failure' if observed is None else observed.describe()}")
+    note = (
+        f"Not minified ({reason}).\n"
+        f"Checked when written: this graph failed as captured ({describe_target(target)[:200]})."
+    )
+    path = save_repro(directory, gm, inputs, target, random_inputs=False, note=note)
+    return path, f"compdebug: unminified repro written to {path} ({reason})"
+
+
+def _no_repro(directory: pathlib.Path, why: str) -> str:
+    return (
+        f"compdebug: checkpoint of the failure written to {directory / 'checkpoint'}, but no repro.py: {why}. "
+        f"Re-check it with: python -m compdebug run {directory}"
+    )
+
+
+@torch.compiler.disable(recursive=True)
+def _judge_once(failure: Any, gm: torch.fx.GraphModule, inputs: list[Any]) -> Signature | None:
+    """How `gm` fails on copies of `inputs` by `failure`'s judgement, compiled once here."""
+    return make_executor(False).evaluate(as_oracle(failure), gm, fresh_inputs(inputs))
 
 
 @torch.compiler.disable(recursive=True)

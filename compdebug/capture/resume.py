@@ -24,7 +24,7 @@ from compdebug.errors import CheckpointError, CompdebugError
 from compdebug.minify import AccuracyFailure, CompileFailure, Minifier, RuntimeFailure
 from compdebug.minify.executor import make_executor
 from compdebug.minify.isolate import HARD_STAGES
-from compdebug.minify.oracles import as_oracle
+from compdebug.minify.oracles import as_oracle, reproduces
 from compdebug.repro.target import ReproTarget
 
 log = logging.getLogger("compdebug.capture")
@@ -33,6 +33,12 @@ log = logging.getLogger("compdebug.capture")
 def capture_root(path: str | os.PathLike[str]) -> pathlib.Path:
     """The capture folder, given it or its checkpoint/ or best/ subfolder."""
     path = pathlib.Path(path)
+    if not path.exists() and not _interrupted_replacement(path):
+        raise CheckpointError(
+            f"{path} does not exist. Pass the folder a capture wrote: the folder of the repro.py named in the "
+            "'compdebug: repro written to ...' line it printed (or the checkpoint named in its "
+            "'compdebug: checkpoint of the failure written to ...' line)."
+        )
     if path.name in ("checkpoint", "best"):
         recover_interrupted(path)
         if (path / META_FILE).exists():
@@ -48,8 +54,15 @@ def capture_root(path: str | os.PathLike[str]) -> pathlib.Path:
         return path
     raise CheckpointError(
         f"{path} holds no compdebug checkpoint (no checkpoint/{META_FILE} or best/{META_FILE}). "
-        "Pass the folder a capture wrote (see the 'checkpoint written to' line it printed)."
+        "Pass the folder a capture wrote: the folder of the repro.py named in the 'compdebug: repro written to "
+        "...' line it printed (or the checkpoint named in its 'compdebug: checkpoint of the failure written "
+        "to ...' line)."
     )
+
+
+def _interrupted_replacement(path: pathlib.Path) -> bool:
+    """Whether `path` is a checkpoint/ or best/ folder missing only because its replacement was killed."""
+    return path.name in ("checkpoint", "best") and any(path.parent.glob(f".{path.name}-old-*"))
 
 
 def newest_checkpoint(root: pathlib.Path) -> Checkpoint:
@@ -123,6 +136,7 @@ def minify_checkpoint(
         on_progress=save_best,
         query_timeout=query_timeout,
         flaky=flaky,
+        expect=start.target,  # the failure recorded, not whatever the graph does now
     )
     result = minifier.minify()
     write_checkpoint(out / "best", result.graph_module, result.inputs, result.target, start.stage)
@@ -144,9 +158,7 @@ def rerun_checkpoint(path: str | os.PathLike[str], *, query_timeout: float | Non
         executor.close()
     if observed is None:
         return False, "it ran without failing"
-    same_kind = observed.stage == target.kind or (target.kind == "predicate" and observed.stage == "predicate")
-    same_error = target.error_type is None or observed.error_name == target.error_type
-    return same_kind and same_error, observed.describe()
+    return reproduces(observed, target), observed.describe()
 
 
 def _hard_failure_settings(

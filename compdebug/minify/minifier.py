@@ -17,11 +17,12 @@ import attrs
 import torch
 import torch.fx
 
+from compdebug import symbolic
 from compdebug.config import config
-from compdebug.errors import BadInputError, FlakyFailureError, GraphDoesNotFailError
+from compdebug.errors import BadInputError, FailureChangedError, FlakyFailureError, GraphDoesNotFailError
 from compdebug.minify.executor import make_executor
 from compdebug.minify.isolate import DEFAULT_ISOLATED_TIMEOUT, HARD_STAGES, hard_failure_target, oracle_payload
-from compdebug.minify.oracles import Oracle, Signature, as_oracle
+from compdebug.minify.oracles import Oracle, Signature, as_oracle, describe_target, reproduces
 from compdebug.minify.problem import Problem
 from compdebug.minify.progress import make_progress
 from compdebug.minify.root import PrivateRoot
@@ -78,6 +79,9 @@ class Minifier:
     graph shrinks. `query_timeout`: seconds after which a query counts as a
     "timeout" failure. `flaky`: None refuses a failure that comes and goes
     (`FlakyFailureError`); "majority" judges each query by the majority of 3 runs.
+    `expect`: the failure the original graph must show (capture passes the one it
+    caught, a resumed run the one its checkpoint records); if it fails otherwise,
+    `minify` raises `FailureChangedError`.
     `target` (how the failure reproduces) is known once `minify` has checked the original.
     """
 
@@ -96,8 +100,10 @@ class Minifier:
         on_progress: OnProgress | None = None,
         query_timeout: float | None = None,
         flaky: str | None = None,
+        expect: ReproTarget | None = None,
     ) -> None:
         _check_graph(gm, inputs)
+        self.expect = expect
         self.gm = gm
         self.inputs = [concrete(x) for x in inputs]  # a SymInt input stands for its number
         self.oracle = as_oracle(failure)
@@ -174,6 +180,12 @@ class Minifier:
 
     def _establish(self, shrinker: Shrinker) -> None:
         observed = shrinker.establish()
+        if self.expect is not None and not reproduces(observed, self.expect):
+            raise FailureChangedError(
+                f"the graph was captured failing {describe_target(self.expect)}, but with {self.oracle.describe()} "
+                f"it gives: {_outcome(observed)}",
+                observed,
+            )
         if shrinker.signature is None and observed is not None and observed.stage in HARD_STAGES:
             shrinker.signature = observed  # a compiler that crashes or hangs is a bug to report too
             log.warning(
@@ -294,10 +306,20 @@ def _check_graph(gm: Any, inputs: Any) -> None:
                 f"input {i} ({node.name}) does not match the graph: {problem}. Pass the values the graph was "
                 "captured with (one per placeholder, in order, with the shapes it was traced for)."
             )
+    clashes = symbolic.conflicting_symbols(symbolic.describe_graph(gm), inputs)
+    if clashes:
+        described = "; ".join(f"{name} is {' and '.join(map(str, values))}" for name, values in clashes.items())
+        raise BadInputError(
+            f"the inputs disagree on the graph's symbolic sizes: {described}. The graph was traced with dynamic "
+            "shapes, where sizes (and int inputs) that share a symbol are equal: keep them equal."
+        )
 
 
 def _mismatch(expected: Any, value: Any) -> str | None:
-    """What differs between a placeholder's recorded example value and `value` (shapes; symbolic sizes match any)."""
+    """What differs between a placeholder's recorded example value and `value` (shapes; symbolic
+    sizes match any size, `conflicting_symbols` checks that equal symbols get equal sizes)."""
+    if isinstance(expected, torch.SymInt) and not isinstance(value, (int, torch.SymInt)):
+        return f"the graph was traced with an int here (the symbolic size {expected}), got {type(value).__name__}"
     if not isinstance(expected, torch.Tensor):
         return None
     shape = [s if isinstance(s, int) else "?" for s in expected.shape]

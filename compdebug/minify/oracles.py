@@ -211,6 +211,7 @@ class AccuracyFailure:
             backend=self.backend,
             error_type="AccuracyError",
             error_message=normalize_message(signature.text.removeprefix("AccuracyError: "))[:_MAX_MESSAGE],
+            error_text=signature.text.removeprefix("AccuracyError: ") or None,
             strict=self.strict,
             fp64_reference=self.fp64_reference,
             tolerance=self.tolerance,
@@ -270,10 +271,33 @@ def copy_graph_module(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
     return torch.fx.GraphModule(gm, graph)
 
 
+def reproduces(observed: Signature | None, target: ReproTarget) -> bool:
+    """Whether `observed` is the failure `target` records: same kind, and for errors the same
+    exception class and normalised first line (a crash or hang: the same signal or time-out)."""
+    if observed is None or observed.stage != target.kind:
+        return False
+    if target.kind in ("compile", "runtime"):
+        first = normalize_message(_first_line(target.error_message or ""))
+        return observed.error_name == target.error_type and (not first or observed.message == first)
+    if target.kind in ("crash", "timeout"):
+        return observed.error_type == target.error_type
+    return True
+
+
+def describe_target(target: ReproTarget) -> str:
+    """The failure `target` records, as `Signature.describe` would say it."""
+    where = Signature(target.kind).describe()  # type: ignore[arg-type]
+    message = _first_line(target.error_text or target.error_message or "")
+    if target.error_type is None or target.kind == "accuracy":
+        return where
+    return f"{where}: {target.error_type}: {message[:300]}" if message else f"{where}: {target.error_type}"
+
+
 def _error_target(kind: str, backend: BackendSpec, signature: Signature) -> ReproTarget:
     return ReproTarget(
         kind=kind,  # type: ignore[arg-type]
         backend=backend,
         error_type=signature.error_name,
         error_message=signature.full_message,
+        error_text=signature.text.removeprefix(f"{signature.error_name}: ") or None,
     )

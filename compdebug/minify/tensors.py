@@ -12,8 +12,8 @@ from typing import Any, Literal
 import attrs
 import torch
 
-from compdebug import _torch
 from compdebug.accuracy import storage_span  # one definition, shared with the offload store
+from compdebug.symbolic import concrete  # a SymInt input stands for its number, a fake tensor for a real one
 
 ValueKind = Literal["tensor", "int", "float", "bool", "other"]
 
@@ -59,15 +59,6 @@ class ValueMeta:
     def can_be_input(self) -> bool:
         """Whether a node producing this value may be replaced by an input holding it."""
         return self.kind != "other"
-
-
-def concrete(value: Any) -> Any:
-    """A symbolic number (SymInt, SymFloat, SymBool of a dynamic-shape compile) as the plain number it stands for."""
-    kind = {torch.SymInt: int, torch.SymFloat: float, torch.SymBool: bool}.get(type(value))
-    if kind is None:
-        return value
-    hint = _torch.symbolic_hint(value)
-    return kind(value if hint is None else hint)
 
 
 def plain_tensor(t: torch.Tensor) -> bool:

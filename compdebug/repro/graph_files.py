@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from compdebug import _torch
+from compdebug import _torch, symbolic
 from compdebug.errors import CheckpointError
 from compdebug.repro.module import render_module, state_tensors
 from compdebug.repro.tensors import load_tensors, save_tensors, set_module_tensors
@@ -38,6 +38,7 @@ def write_graph(
     state = state_tensors(gm)
     save_tensors(directory / INPUTS_FILE, list(inputs))
     save_tensors(directory / STATE_FILE, [tensor for _, tensor in state])
+    shapes = symbolic.describe_graph(gm, inputs)
     facts = {
         "format": FORMAT,
         "torch_version": torch.__version__,
@@ -45,6 +46,8 @@ def write_graph(
         "state_names": [name for name, _ in state],
         "node_names": [node.name for node in gm.graph.nodes],
     }
+    if shapes.any:  # which inputs and dims were symbolic, and the values of their symbols
+        facts["symbolic"] = {**shapes.to_json(), "meta_key": _meta_key(gm)}
     (directory / META_FILE).write_text(json.dumps({**facts, **(meta or {})}, indent=2, default=repr))
     return source.problems
 
@@ -57,7 +60,30 @@ def read_graph(directory: str | os.PathLike[str]) -> tuple[torch.fx.GraphModule,
     inputs = _load(directory / INPUTS_FILE)
     state = _load(directory / STATE_FILE)
     gm = _load_graph(directory / GRAPH_FILE, meta.get("state_names", []), state, meta.get("node_names"))
+    if "symbolic" in meta:
+        _restore_symbolic(gm, inputs, meta["symbolic"], directory / META_FILE)
     return gm, inputs, meta
+
+
+def _meta_key(gm: torch.fx.GraphModule) -> str:
+    """Where `gm`'s placeholders keep their example values ("example_value" after Dynamo, "val" after AOT)."""
+    for node in gm.graph.find_nodes(op="placeholder"):
+        for key in symbolic.META_KEYS:
+            if key in node.meta:
+                return key
+    return symbolic.META_KEYS[0]
+
+
+def _restore_symbolic(gm: torch.fx.GraphModule, inputs: list[Any], data: dict[str, Any], path: pathlib.Path) -> None:
+    """Give the re-traced graph's placeholders symbolic example values again, as recorded in meta.json."""
+    try:
+        shapes = symbolic.SymbolicInputs.from_json(data)
+        symbolic.restore_metas(gm, shapes, inputs, data.get("meta_key", symbolic.META_KEYS[0]))
+    except Exception as error:
+        raise CheckpointError(
+            f"cannot rebuild the symbolic sizes recorded in {path}: {type(error).__name__}: {_first_line(error)}. "
+            "The checkpoint is damaged or was written by another version of compdebug: capture the failure again."
+        ) from error
 
 
 def read_meta(path: pathlib.Path, required: tuple[str, ...] = ()) -> dict[str, Any]:

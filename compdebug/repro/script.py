@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from compdebug import accuracy
+from compdebug import accuracy, symbolic
 from compdebug.errors import ReproError
 from compdebug.repro import tensors
 from compdebug.repro._files import atomic_write
@@ -45,14 +45,16 @@ def script_text(
     target: ReproTarget,
     *,
     random_inputs: bool,
-    header_lines: Sequence[str] = (),
+    note: str | None = None,
 ) -> str:
     """A standalone Python file that exits non-zero with the original error while the bug is present.
 
     With `random_inputs` the inputs are random tensors shaped like `inputs`;
     otherwise the script loads the real values (and the module's parameters,
     buffers and constants) from `repro_inputs.pt` beside it, which `save` writes.
-    `header_lines` are added to the comment at the top (a bisect report, say).
+    `note`, if given, is added to the header (what the script was checked to do).
+    A graph captured after AOT Autograd (`target.backend.inner`) is compiled by
+    the backend's inner compiler, called as AOT Autograd called it.
     """
     _check_target(target)
     source = render_module(gm)
@@ -65,13 +67,16 @@ def script_text(
     state_names = [] if random_inputs else [name for name, _ in state_tensors(gm)]
     standalone = target.backend is None or not target.backend.needs_compdebug
     helper_imports, helpers = _helpers(target, random_inputs, standalone)
-    preamble = [_header(target, header_lines), _imports(source, target, random_inputs, standalone, helper_imports), _setup(target)]
+    helpers += _symbolic_helpers(gm, target)
+    compile_imports, compile_lines, compiled = _compile_lines(target, gm, inputs)
+    imports = _imports(source, target, random_inputs, standalone, [*helper_imports, *compile_imports])
+    preamble = [_header(target, note), imports, _setup(target)]
     sections = [
         "\n\n".join(preamble),
         *helpers,
         source.text,
         _inputs(inputs, random_inputs, state_names),
-        _run(target, len(inputs), state_names),
+        _run(target, len(inputs), state_names, compile_lines, compiled),
     ]
     return "\n\n\n".join(section for section in sections if section) + "\n"
 
@@ -83,15 +88,15 @@ def save(
     target: ReproTarget,
     *,
     random_inputs: bool,
-    header_lines: Sequence[str] = (),
+    note: str | None = None,
 ) -> pathlib.Path:
     """Write `repro.py` (and `repro_inputs.pt` with the real values, unless `random_inputs`) into `directory`.
 
-    Creates the directory if needed; each file is replaced atomically. Returns
-    the path of `repro.py`. `header_lines`: as for `script_text`.
+    Creates the directory if needed (following the umask, as every file here
+    does); each file is replaced atomically. Returns the path of `repro.py`.
     """
     directory = pathlib.Path(directory)
-    text = script_text(gm, inputs, target, random_inputs=random_inputs, header_lines=header_lines)  # refuse first
+    text = script_text(gm, inputs, target, random_inputs=random_inputs, note=note)  # refuse before writing anything
     try:
         directory.mkdir(parents=True, exist_ok=True)
         values_path = directory / TENSORS_FILE
@@ -119,11 +124,13 @@ def _check_target(target: ReproTarget) -> None:
         raise ReproError(f"a {target.kind!r} repro needs the failing backend; the ReproTarget has none")
 
 
-def _header(target: ReproTarget, extra: Sequence[str] = ()) -> str:
+def _header(target: ReproTarget, note: str | None) -> str:
     if target.kind == "predicate":
         what = f"the predicate {target.predicate_path} returns True for this graph."
     else:
         backend = f"torch.compile(backend={target.backend.backend_source()})"
+        if target.backend.inner is not None:
+            backend = f"the inner compiler of {backend}"
         what = {
             "compile": f"{backend} raises {target.error_type or 'an error'} while compiling this graph.",
             "runtime": f"code compiled by {backend} raises {target.error_type or 'an error'} when it runs.",
@@ -132,11 +139,14 @@ def _header(target: ReproTarget, extra: Sequence[str] = ()) -> str:
             "timeout": f"compiling and running this graph with {backend} hangs (no end within {target.timeout_s} s).",
         }[target.kind]
     lines = [f"# Repro: {what}"]
-    if target.error_type and target.error_message:
-        first = target.error_message.strip().splitlines()[0] if target.error_message.strip() else ""
-        lines.append(f"# Original error: {target.error_type}: {first[:160]}")
+    if target.backend is not None and target.backend.inner is not None:
+        lines.append(f"# This is the {target.backend.inner.role} graph after AOT Autograd, compiled as AOT Autograd called it.")
+    message = (target.error_text or target.error_message or "").strip()
+    if target.error_type and message:
+        lines.append(f"# Original error: {target.error_type}: {message.splitlines()[0][:160]}")
+    if note:
+        lines += [f"# {line}" if line else "#" for line in note.splitlines()]
     lines.append("# Run: python repro.py (exits non-zero while the failure reproduces; prints 'No failure' once fixed)")
-    lines += [f"# {line}" for line in extra]
     return "\n".join(lines)
 
 
@@ -229,7 +239,22 @@ def _inputs(inputs: list[Any], random_inputs: bool, state_names: list[str]) -> s
     return f"values = {load}\ninputs = values[:{len(inputs)}]"
 
 
-def _run(target: ReproTarget, n_inputs: int, state_names: list[str]) -> str:
+def _compile_lines(target: ReproTarget, gm: torch.fx.GraphModule, inputs: list[Any]) -> tuple[list[str], list[str], str]:
+    """(imports, statements, name): the statements compile `mod` and bind `name`, called as `name(*inputs)`."""
+    if target.backend is None:
+        return [], [], ""
+    if target.backend.inner is not None:
+        from compdebug.backends.aot import inner_compile_source
+
+        imports, statements = inner_compile_source(target.backend, gm, _symbolic_example_inputs(gm, inputs))
+        return imports, statements, "run"
+    dynamic = _dynamic_compile(gm, inputs, target)
+    if dynamic is not None:
+        return [], [dynamic], "compiled"
+    return [], [f"compiled = torch.compile(mod, backend={target.backend.backend_source()}, fullgraph=True)"], "compiled"
+
+
+def _run(target: ReproTarget, n_inputs: int, state_names: list[str], compile_lines: list[str], compiled: str) -> str:
     lines = ["mod = Repro()"]
     if state_names:
         lines.append(f"set_module_tensors(mod, {_list_source(state_names)}, values[{n_inputs}:])")
@@ -241,18 +266,18 @@ def _run(target: ReproTarget, n_inputs: int, state_names: list[str]) -> str:
             f"    raise SystemExit({f'{target.predicate_path} returns True for this graph: the failure reproduces'!r})",
         ]
     else:
-        lines.append(f"compiled = torch.compile(mod, backend={target.backend.backend_source()}, fullgraph=True)")
+        lines += compile_lines
         if target.kind == "accuracy":
             lines += [
                 "ok, detail = check_accuracy(",
-                f"    mod, compiled, inputs, fp64_reference={target.fp64_reference!r}, strict={target.strict!r}, "
+                f"    mod, {compiled}, inputs, fp64_reference={target.fp64_reference!r}, strict={target.strict!r}, "
                 f"tolerance={target.tolerance!r}",
                 ")",
                 "if not ok:",
                 "    raise AccuracyError(detail)",
             ]
         else:
-            lines.append("compiled(*inputs)")
+            lines.append(f"{compiled}(*inputs)")
     lines.append(f"print({_NO_FAILURE[target.kind]!r})")
     return "\n".join(lines)
 
@@ -262,3 +287,37 @@ def _list_source(items: list[str]) -> str:
     if len(one_line) <= 80:
         return one_line
     return "[\n" + "".join(f"    {item!r},\n" for item in items) + "]"
+
+
+# -- dynamic shapes (compdebug.symbolic) ------------------------------------------
+def _dynamic_compile(gm: torch.fx.GraphModule, inputs: list[Any], target: ReproTarget) -> str | None:
+    """The lines that define `compiled` for a Dynamo graph traced with symbolic inputs: Dynamo
+    traces it again with the same dims dynamic (what the minifier checked, `compdebug.backends.dynamic`);
+    None for a graph with static inputs, an after-AOT graph or a predicate."""
+    if target.kind == "predicate" or target.backend is None or not symbolic.traced_by_dynamo(gm):
+        return None
+    shapes = symbolic.describe_graph(gm, inputs)
+    if not shapes.any:
+        return None
+    names = [node.name for node in gm.graph.find_nodes(op="placeholder")]
+    call = symbolic.dynamo_call(shapes, inputs)
+    summary = f"# dynamic shapes: {symbolic.summary(shapes, inputs, names)}"
+    return f"\n\n{summary}\n{call.source(names, target.backend.backend_source())}\n\n"
+
+
+def _symbolic_helpers(gm: torch.fx.GraphModule, target: ReproTarget) -> list[str]:
+    """The functions an after-AOT repro of a graph with symbolic sizes pastes to make its fake inputs."""
+    if target.backend is None or target.backend.inner is None or not symbolic.is_symbolic(gm):
+        return []
+    return ["# ---- symbolic sizes: the inner compiler's fake inputs, as AOT Autograd made them ----",
+            *symbolic.script_helpers()]
+
+
+def _symbolic_example_inputs(gm: torch.fx.GraphModule, inputs: list[Any]) -> list[str]:
+    """Statements (after `_symbolic_helpers`) giving an after-AOT graph with symbolic sizes the fake
+    inputs, and metadata, the inner compiler saw (`compdebug.symbolic.symbolic_graph`); none for static sizes."""
+    shapes = symbolic.describe_graph(gm, inputs)
+    if not shapes.any:
+        return []
+    names = [node.name for node in gm.graph.find_nodes(op="placeholder")]
+    return [f"# dynamic shapes: {symbolic.summary(shapes, inputs, names)}", symbolic.symbolic_graph_lines(shapes, inputs)]

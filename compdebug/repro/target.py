@@ -24,6 +24,7 @@ class ReproTarget:
     backend: BackendSpec | None = None  # None only for kind "predicate"
     error_type: str | None = None  # the exception class name the original failure raised
     error_message: str | None = None  # its normalised message (for the script's check)
+    error_text: str | None = None  # its message as it was raised (for the script's header)
     strict: bool = False  # accuracy only
     fp64_reference: bool = True
     tolerance: float = 1e-3

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from compdebug import _torch, symbolic
 from compdebug.accuracy import storage_span
 from compdebug.errors import BadInputError
 from compdebug.repro._files import atomic_write
@@ -24,6 +25,9 @@ FORMAT = "repro-tensors/1"
 
 def save_tensors(path: str | os.PathLike[str], values: Sequence[Any]) -> None:
     """Write `values` (tensors and plain ints/floats/bools/None) to `path`, atomically.
+
+    A SymInt (SymFloat, SymBool) of a dynamic-shape compile is saved as the number
+    it stands for in this run, with its expression beside it; it loads as that number.
 
     Dense tensors keep shape, strides, storage offset, dtype, device,
     requires_grad, leafness and storage sharing (two inputs viewing one
@@ -98,7 +102,13 @@ class _Packer:
 
     def entry(self, value: Any) -> dict[str, Any]:
         if isinstance(value, (torch.SymInt, torch.SymFloat, torch.SymBool)):
-            raise BadInputError(f"cannot save the symbolic value {value!r}: pass concrete inputs (tensors and ints)")
+            # a dynamic-shape compile's number: saved as the value it had in this run (its hint)
+            return {"value": symbolic.concrete(value), "symbolic": str(value)}
+        if _torch.is_fake_tensor(value):
+            raise BadInputError(
+                f"cannot save a fake tensor of shape {tuple(value.shape)}: it holds no values. Pass real tensors "
+                "(compdebug.symbolic.concrete makes one of the same sizes)."
+            )
         if isinstance(value, _PLAIN_VALUES):
             return {"value": value}
         if not isinstance(value, torch.Tensor):

@@ -135,7 +135,7 @@ def test_wrap_inner_sees_every_post_aot_graph_before_injection():
     # what after-AOT capture relies on: forward and backward graphs, as AOT Autograd made them
     seen = []
 
-    def recording(inner):
+    def recording(inner, role):
         def compile_recorded(gm, example_inputs, *args, **kwargs):
             seen.append({str(node.target) for node in gm.graph.nodes})
             return inner(gm, example_inputs, *args, **kwargs)

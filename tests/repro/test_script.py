@@ -7,11 +7,13 @@ import pathlib
 import subprocess
 import sys
 
+import attrs
 import pytest
 import torch
 import torch.fx
 from functorch.compile import aot_function
 
+from compdebug.backends.aot import InnerCall
 from compdebug.backends.spec import BackendSpec, resolve_backend
 from compdebug.errors import BackendError, ReproError
 from compdebug.repro import ReproTarget, save, script_text
@@ -129,6 +131,25 @@ def test_inductor_codegen_bug_runs_with_plain_torch(tmp_path, no_compdebug):
     text = path.read_text()
     assert "compdebug" not in text
     assert "torch._inductor.config.cpp.inject_relu_bug_TESTING_ONLY = 'compile_error'" in text
+    done = run(path, without=no_compdebug)
+    assert done.returncode != 0 and "CppCompileError" in done.stderr, done.stderr[-3000:]
+
+
+def test_after_aot_repro_calls_inductors_inner_compiler_with_plain_torch(tmp_path, no_compdebug):
+    """A graph captured after AOT compiles again as AOT Autograd handed it over: compile_fx_inner, no torch.compile."""
+    graphs = []
+    aot_function(torch.relu, fw_compiler=lambda gm, _: graphs.append(gm) or gm)(torch.randn(20, 20))
+    (placeholder,) = graphs[0].graph.find_nodes(op="placeholder")
+    spec = attrs.evolve(
+        resolve_backend("inductor", with_injection=False),
+        inductor_settings={"cpp.inject_relu_bug_TESTING_ONLY": "compile_error"},
+        inner=InnerCall("inference", static_inputs=(placeholder.name,)),
+    )
+    failing = ReproTarget(kind="compile", backend=spec, error_type="InductorError", error_message="compile error")
+    path = save(tmp_path, graphs[0], [torch.randn(20, 20)], failing, random_inputs=True)
+    text = path.read_text()
+    assert "compdebug" not in text and "compiled = torch.compile(" not in text
+    assert "compile_fx_inner(gm, list(inputs), static_input_idxs=[0], is_inference=True)" in text
     done = run(path, without=no_compdebug)
     assert done.returncode != 0 and "CppCompileError" in done.stderr, done.stderr[-3000:]
 
