@@ -7,7 +7,7 @@ injected ops no graph held; all idempotent.
 
 from __future__ import annotations
 
-from compdebug.backends.inject import compile_injected
+from compdebug.backends.aot import compile_injected
 from compdebug.backends.interpose import install_compile_hook
 from compdebug.backends.match import matches
 from compdebug.backends.spec import BackendSpec, resolve_backend

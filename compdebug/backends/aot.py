@@ -19,7 +19,8 @@ import torch
 
 from compdebug import _torch, symbolic
 from compdebug.backends.match import matches
-from compdebug.backends.spec import CompilerFn, InnerWrapper
+from compdebug.backends.inject import check_injection, copy_graph_module, injected, injecting
+from compdebug.backends.types import CompilerFn, InnerWrapper, importable_path
 from compdebug.errors import BackendError, ReproError
 
 if TYPE_CHECKING:
@@ -33,6 +34,38 @@ SUPPORTED = (
     "'inductor', 'aot_eager', and backends built with torch._dynamo.backends.common.aot_autograd(...) "
     "(such as 'aot_eager_default_partitioner' and 'aot_ts')"
 )
+
+
+def compile_injected(
+    fn: CompilerFn,
+    gm: torch.fx.GraphModule,
+    example_inputs: list[Any],
+    ops: Mapping[str, str],
+    stage: str,
+    *,
+    wrap_inner: InnerWrapper | None = None,
+) -> Callable[..., Any]:
+    """Compile `gm` with compiler `fn`, with the bugs `ops` (op name -> kind) planted at `stage`.
+
+    Stage "dynamo" changes a copy of `gm` itself; stage "aot" changes each graph
+    AOT Autograd produces (forward, backward, inference). `wrap_inner`, if given,
+    wraps the compiler that receives the post-AOT graphs and sees them before
+    any injection.
+    """
+    check_injection(ops, stage)
+    if not ops and wrap_inner is None:
+        return fn(gm, example_inputs)
+    if stage == "dynamo" and ops:
+        gm = injected(gm, ops, "Dynamo")
+    if stage == "aot" or wrap_inner is not None:
+        aot_ops = ops if stage == "aot" else {}
+
+        def wrap(inner: CompilerFn, role: Any) -> CompilerFn:
+            planting = injecting(inner, aot_ops)
+            return planting if wrap_inner is None else wrap_inner(planting, role)
+
+        return compile_after_aot(fn, gm, example_inputs, wrap)
+    return fn(gm, example_inputs)
 
 
 def compile_after_aot(
@@ -166,8 +199,6 @@ def compile_inner(spec: BackendSpec, gm: torch.fx.GraphModule, inputs: Sequence[
     they were then. The result is called as `compiled(*inputs)` and runs with
     grad mode off, as AOT Autograd runs compiled graphs.
     """
-    from compdebug.backends.inject import check_injection, injecting
-
     call = spec.inner
     assert call is not None, "compile_inner needs a spec captured after AOT (spec.inner)"
     ops = spec.inject_ops if spec.inject_stage == "aot" else {}
@@ -187,8 +218,6 @@ def inner_graph_and_inputs(gm: torch.fx.GraphModule, inputs: Sequence[Any]) -> t
     from them (`compdebug.symbolic.symbolic_graph`), as AOT Autograd handed it
     over; any other graph gets `inner_example_inputs`.
     """
-    from compdebug.backends.inject import copy_graph_module
-
     if symbolic.is_symbolic(gm):
         return symbolic.symbolic_graph(gm, inputs)
     return copy_graph_module(gm), inner_example_inputs(gm, inputs)
@@ -326,8 +355,6 @@ def _is_boxed_compiler(fn: Any) -> bool:
 
 def _compiler_import(fn: Any, role: Role) -> tuple[list[str], str]:
     """(imports, expression) naming the inner compiler of `fn` for `role` in a script."""
-    from compdebug.backends.spec import importable_path
-
     if is_inductor(fn):
         module, name = _torch.COMPILE_FX_INNER
     elif _is_aot_eager(fn) or inner_compiler(fn, role) is _torch.boxed_nop():

@@ -1,7 +1,7 @@
 """Bug injection: plant a compile, run-time or accuracy bug at chosen ops of a graph.
 
-`compile_injected` is what `BackendSpec.compile` calls; the passes here are pure
-(graph in, changed copy out) and work on Dynamo graphs and aten graphs alike.
+The passes here are pure (graph in, changed copy out) and work on Dynamo graphs
+and aten graphs alike; `compdebug.backends.aot.compile_injected` compiles with them.
 """
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ from __future__ import annotations
 import copy
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
 from compdebug.backends.match import check_op_name, is_inplace, is_overload, matches
 from compdebug.backends.runtime_op import INJECTED_RUNTIME_ERROR
-from compdebug.backends.spec import CompilerFn, InnerWrapper
+from compdebug.backends.types import CompilerFn
 from compdebug.backends.unmatched import note_graph
 from compdebug.config import INJECT_KINDS
 from compdebug.errors import CompdebugError, ReluCompileError, TestingOnlyCompileError
@@ -24,40 +24,6 @@ from compdebug.errors import CompdebugError, ReluCompileError, TestingOnlyCompil
 log = logging.getLogger("compdebug.backends.inject")
 
 STAGES = ("dynamo", "aot")  # "codegen" lives in inductor's config, see spec.inductor_bug_settings
-
-
-def compile_injected(
-    fn: CompilerFn,
-    gm: torch.fx.GraphModule,
-    example_inputs: list[Any],
-    ops: Mapping[str, str],
-    stage: str,
-    *,
-    wrap_inner: InnerWrapper | None = None,
-) -> Callable[..., Any]:
-    """Compile `gm` with compiler `fn`, with the bugs `ops` (op name -> kind) planted at `stage`.
-
-    Stage "dynamo" changes a copy of `gm` itself; stage "aot" changes each graph
-    AOT Autograd produces (forward, backward, inference). `wrap_inner`, if given,
-    wraps the compiler that receives the post-AOT graphs and sees them before
-    any injection.
-    """
-    check_injection(ops, stage)
-    if not ops and wrap_inner is None:
-        return fn(gm, example_inputs)
-    if stage == "dynamo" and ops:
-        gm = injected(gm, ops, "Dynamo")
-    if stage == "aot" or wrap_inner is not None:
-        from compdebug.backends.aot import compile_after_aot
-
-        aot_ops = ops if stage == "aot" else {}
-
-        def wrap(inner: CompilerFn, role: Any) -> CompilerFn:
-            planting = injecting(inner, aot_ops)
-            return planting if wrap_inner is None else wrap_inner(planting, role)
-
-        return compile_after_aot(fn, gm, example_inputs, wrap)
-    return fn(gm, example_inputs)
 
 
 def check_injection(ops: Mapping[str, str], stage: str) -> None:

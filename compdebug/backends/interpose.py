@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -54,11 +54,27 @@ class CompileHook:
         spec = spec_for(self._backend, **kwargs)
         _check_codegen_backend(spec)
         if config.repro_after is not None:
-            import compdebug.capture as capture  # lazily: capture sits downstream of backends
-
-            after = {"dynamo": capture.after_dynamo, "aot": capture.after_aot}[config.repro_after]
-            return after(spec, gm, example_inputs)
+            return _capture(config.repro_after)(spec, gm, example_inputs)
         return spec.compile(gm, example_inputs)
+
+
+# repro_after value -> capture(spec, gm, example_inputs); filled by compdebug.capture, which sits
+# downstream of backends and registers itself when imported (importing compdebug imports it)
+_CAPTURES: dict[str, Callable[..., Callable[..., Any]]] = {}
+
+
+def register_captures(captures: Mapping[str, Callable[..., Callable[..., Any]]]) -> None:
+    """Let the compile hook hand graphs to `captures[config.repro_after]`."""
+    _CAPTURES.update(captures)
+
+
+def _capture(after: str) -> Callable[..., Callable[..., Any]]:
+    if after not in _CAPTURES:
+        raise BackendError(
+            f"repro_after={after!r} is set but compdebug's capture is not loaded: import compdebug (not only "
+            "compdebug.backends) before compiling"
+        )
+    return _CAPTURES[after]
 
 
 def hook_active() -> bool:

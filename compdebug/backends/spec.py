@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import difflib
 import functools
-import importlib
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 import torch
 
 from compdebug import _torch
 from compdebug.config import CODEGEN_BUGS, config
+from compdebug.backends import aot, dynamic
+from compdebug.backends.suspend import capture_suspended
+from compdebug.backends.types import CompilerFn, InnerWrapper, importable_path
 from compdebug.errors import BackendError
 
-if TYPE_CHECKING:
-    from compdebug.backends.aot import InnerCall  # aot.py imports this module
 
-CompilerFn = Callable[[torch.fx.GraphModule, list[Any]], Callable[..., Any]]
-# takes the compiler that receives post-AOT graphs and their role, returns one that wraps it
-InnerWrapper = Callable[[Callable[..., Any], Any], Callable[..., Any]]
 
 
 @attrs.frozen
@@ -44,7 +41,7 @@ class BackendSpec:
     inject_ops: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
     inject_stage: str = "dynamo"
     inductor_settings: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
-    inner: InnerCall | None = None
+    inner: aot.InnerCall | None = None
 
     @property
     def needs_compdebug(self) -> bool:
@@ -68,17 +65,13 @@ class BackendSpec:
         A Dynamo graph traced with symbolic inputs and given real ones is traced
         by Dynamo again with the same dims dynamic (`compdebug.backends.dynamic`).
         """
-        from compdebug.backends.aot import compile_inner
-        from compdebug.backends.dynamic import compile_through_dynamo, needs_dynamo
-        from compdebug.backends.inject import compile_injected
-
         with self._settings():
             if self.inner is not None:
-                compiled = compile_inner(self, gm, example_inputs)
-            elif wrap_inner is None and needs_dynamo(gm, example_inputs):  # symbolic after Dynamo: trace it again
-                compiled = compile_through_dynamo(self.compile, gm, example_inputs)
+                compiled = aot.compile_inner(self, gm, example_inputs)
+            elif wrap_inner is None and dynamic.needs_dynamo(gm, example_inputs):  # symbolic after Dynamo: again
+                compiled = dynamic.compile_through_dynamo(self.compile, gm, example_inputs)
             else:
-                compiled = compile_injected(
+                compiled = aot.compile_injected(
                     self.fn, gm, example_inputs, self.inject_ops, self.inject_stage, wrap_inner=wrap_inner
                 )
 
@@ -92,8 +85,6 @@ class BackendSpec:
     def _settings(self) -> Any:
         """Capture suspended in this context (no global config change) and Inductor's settings applied."""
         import contextlib
-
-        from compdebug.backends.suspend import capture_suspended
 
         stack = contextlib.ExitStack()
         stack.enter_context(capture_suspended())
@@ -203,24 +194,3 @@ def _registered_name(fn: Callable[..., Any]) -> str | None:
         if entry is fn:
             return name
     return None
-
-
-def importable_path(obj: Any) -> str | None:
-    """"module:qualname" when `obj` can be imported back by that name, else None."""
-    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
-    if not module or not qualname or module == "__main__" or "<" in qualname:
-        return None
-    try:
-        target = load_by_path(f"{module}:{qualname}")
-    except (ImportError, AttributeError):
-        return None
-    return f"{module}:{qualname}" if target is obj else None
-
-
-def load_by_path(path: str) -> Any:
-    """The object a "module:qualname" path names (ImportError/AttributeError if none)."""
-    module, qualname = path.split(":")
-    target: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        target = getattr(target, part)
-    return target

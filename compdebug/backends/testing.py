@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from compdebug import _torch
-from compdebug.backends.inject import compile_injected
+from compdebug.backends.aot import compile_injected
 from compdebug.errors import TestingOnlyCompileError
 
 

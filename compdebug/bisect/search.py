@@ -24,7 +24,7 @@ from compdebug.bisect.subsystems import Plan, Subsystem, backends
 from compdebug.errors import BadInputError, GraphDoesNotFailError
 from compdebug.minify.minifier import _check_graph
 from compdebug.minify.oracles import AccuracyFailure, CompileFailure, Oracle, RuntimeFailure, Signature, as_oracle
-from compdebug.minify.tensors import concrete
+from compdebug.symbolic import concrete
 
 log = logging.getLogger("compdebug.bisect")
 

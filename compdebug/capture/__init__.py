@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from compdebug.backends.spec import BackendSpec, CompilerFn, resolve_backend
+from compdebug.backends.interpose import register_captures
+from compdebug.backends.spec import CompilerFn, resolve_backend
+from compdebug.capture.aot import after_aot
+from compdebug.capture.dynamo import after_dynamo
 from compdebug.errors import ConfigError
 
 
-def after_dynamo(spec: BackendSpec, gm: torch.fx.GraphModule, example_inputs: list[Any]) -> Callable[..., Any]:
-    """See `compdebug.capture.dynamo.after_dynamo` (imported on first use: it needs the minifier)."""
-    return importlib.import_module("compdebug.capture.dynamo").after_dynamo(spec, gm, example_inputs)
-
-
-def after_aot(spec: BackendSpec, gm: torch.fx.GraphModule, example_inputs: list[Any]) -> Callable[..., Any]:
-    """See `compdebug.capture.aot.after_aot` (imported on first use: it needs the minifier)."""
-    return importlib.import_module("compdebug.capture.aot").after_aot(spec, gm, example_inputs)
-
-
 CAPTURES = {"dynamo": after_dynamo, "aot": after_aot}
+register_captures(CAPTURES)
 
 
 def wrap_backend(backend: str | CompilerFn, *, repro_after: str = "dynamo") -> CompilerFn:

@@ -22,7 +22,8 @@ import attrs
 import torch
 
 from compdebug.backends.aot import InnerCall
-from compdebug.backends.spec import BackendSpec, load_by_path, resolve_backend
+from compdebug.backends.spec import BackendSpec, resolve_backend
+from compdebug.backends.types import load_by_path
 from compdebug.config import config
 from compdebug.errors import BackendError, CheckpointError
 from compdebug.repro._files import fresh_dir

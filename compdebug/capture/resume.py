@@ -11,7 +11,7 @@ import os
 import pathlib
 from typing import Any
 
-from compdebug.backends.spec import load_by_path
+from compdebug.backends.types import load_by_path
 from compdebug.repro.graph_files import GRAPH_FILE, META_FILE
 from compdebug.capture.checkpoint import (
     Checkpoint,

@@ -27,7 +27,8 @@ from compdebug.minify.problem import Problem
 from compdebug.minify.progress import make_progress
 from compdebug.minify.root import PrivateRoot
 from compdebug.minify.shrinker import OnProgress, Shrinker, Stop
-from compdebug.minify.tensors import concrete, fresh_inputs
+from compdebug.minify.tensors import fresh_inputs
+from compdebug.symbolic import concrete
 from compdebug.minify.values import InMemoryValues, ValueStore, run_eager
 from compdebug.repro.target import ReproTarget
 

@@ -13,7 +13,6 @@ import attrs
 import torch
 
 from compdebug.accuracy import storage_span  # one definition, shared with the offload store
-from compdebug.symbolic import concrete  # a SymInt input stands for its number, a fake tensor for a real one
 
 ValueKind = Literal["tensor", "int", "float", "bool", "other"]
 

@@ -14,7 +14,7 @@ from torch._dynamo.exc import BackendCompilerFailed
 
 import compdebug
 from compdebug import config
-from compdebug.backends.inject import compile_injected
+from compdebug.backends.aot import compile_injected
 from compdebug.errors import BackendError, CompdebugError, InjectedRuntimeError
 from tests.conftest import requires_gpu
 
