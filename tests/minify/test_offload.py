@@ -294,8 +294,9 @@ def test_offload_keeps_peak_memory_below_half_of_in_memory(tmp_path):
     on_disk, disk_seconds, written = _peak_growth("disk", tmp_path)
     print(f"peak growth: in memory {in_memory / 2**20:.0f} MiB in {memory_seconds:.2f} s, "
           f"on disk {on_disk / 2**20:.0f} MiB in {disk_seconds:.2f} s ({written / 2**20:.0f} MiB written)")
-    # 30 intermediates of 16 MiB; the warm-up run already raised the peak by a few of them
-    assert in_memory > 300 * 2**20, "the in-memory store holds every intermediate"
+    # 30 intermediates of 16 MiB (480 MiB); the warm-up run already raised the peak by a few of
+    # them and the allocator reuses what it freed, so the growth seen varies (278 to 430 MiB)
+    assert in_memory > 10 * 16 * 2**20, "the in-memory store holds many intermediates at once"
     assert on_disk < in_memory / 2
 
 
