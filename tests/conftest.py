@@ -17,3 +17,10 @@ def _clean_compile_state():
     yield
     torch._dynamo.reset()
     assert compdebug.config.to_dict() == before, "a test left compdebug.config changed"
+
+
+def pytest_collection_modifyitems(items):
+    """Every test that needs a CUDA GPU carries the `gpu` marker, so `-m gpu` selects the GPU run."""
+    for item in items:
+        if any(m.name == "skipif" and m.kwargs.get("reason") == "needs a CUDA GPU" for m in item.iter_markers()):
+            item.add_marker(pytest.mark.gpu)

@@ -130,11 +130,16 @@ def test_capture_gives_a_repro_that_fails_the_same_way_in_a_fresh_process(case, 
     if case.graph == "backward":  # Inductor's channels-last activations, kept as the inner compiler got them
         assert any(x.dim() == 4 and not x.is_contiguous() for x in checkpoint.inputs if isinstance(x, torch.Tensor))
 
-    # both checks at once, each in a fresh process
+    # each check in a fresh process, one after the other as a user runs them (run side by side, the two
+    # compiled the same graph into one Inductor cache at once, and on CUDA one saw the other's half-made
+    # kernel module: "Failed to import ...py")
     repro = fresh_python(str(tmp_path / "repro.py"), path=[without_compdebug] if case.inductors_bug else [REPO])
-    rerun = fresh_python("-m", "compdebug", "run", str(tmp_path), path=[REPO])
     repro_out, repro_err = repro.communicate(timeout=600)
-    rerun_out, rerun_err = rerun.communicate(timeout=600)
     assert repro.returncode != 0 and shown in repro_err, repro_err[-3000:]
-    assert rerun.returncode == 1 and "still fails the same way" in rerun_out, (rerun_out + rerun_err)[-3000:]
+    rerun = fresh_python("-m", "compdebug", "run", str(tmp_path), path=[REPO])
+    rerun_out, rerun_err = rerun.communicate(timeout=600)
+    expected = f"expected {checkpoint.target.error_type}: {checkpoint.target.error_text}"[:1500]
+    assert rerun.returncode == 1 and "still fails the same way" in rerun_out, (
+        f"{expected}\n{(rerun_out + rerun_err)[-3000:]}"
+    )
     assert shown in rerun_out or case.kind == "accuracy"
