@@ -398,18 +398,10 @@ def _print_captures(records: Sequence[Any]) -> None:
 
 
 def _capture_settings(args: argparse.Namespace) -> dict[str, Any]:
-    from compdebug.config import config
-    from compdebug.errors import ConfigError
-
     settings: dict[str, Any] = {"repro_after": args.after}
     if args.accuracy:
         settings["repro_accuracy"] = True
     if args.bisect:
-        if "bisect" not in config.keys():
-            raise ConfigError(
-                "--bisect needs compdebug's bisect feature (the config key 'bisect'), which this installation "
-                "does not have; run without --bisect"
-            )
         settings["bisect"] = True
     settings.update(args.settings)
     return settings
