@@ -98,9 +98,9 @@ def without_compdebug(tmp_path_factory) -> pathlib.Path:
     return root
 
 
-def fresh_python(*args: str, path: list[pathlib.Path]) -> subprocess.Popen[str]:
+def fresh_python(*args: str, path: list[pathlib.Path]) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in path)}
-    return subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=600, check=False)
 
 
 def capture(case: Case, repro_dir: pathlib.Path) -> BaseException:
@@ -134,12 +134,10 @@ def test_capture_gives_a_repro_that_fails_the_same_way_in_a_fresh_process(case, 
     # compiled the same graph into one Inductor cache at once, and on CUDA one saw the other's half-made
     # kernel module: "Failed to import ...py")
     repro = fresh_python(str(tmp_path / "repro.py"), path=[without_compdebug] if case.inductors_bug else [REPO])
-    repro_out, repro_err = repro.communicate(timeout=600)
-    assert repro.returncode != 0 and shown in repro_err, repro_err[-3000:]
+    assert repro.returncode != 0 and shown in repro.stderr, repro.stderr[-3000:]
     rerun = fresh_python("-m", "compdebug", "run", str(tmp_path), path=[REPO])
-    rerun_out, rerun_err = rerun.communicate(timeout=600)
     expected = f"expected {checkpoint.target.error_type}: {checkpoint.target.error_text}"[:1500]
-    assert rerun.returncode == 1 and "still fails the same way" in rerun_out, (
-        f"{expected}\n{(rerun_out + rerun_err)[-3000:]}"
+    assert rerun.returncode == 1 and "still fails the same way" in rerun.stdout, (
+        f"{expected}\n{(rerun.stdout + rerun.stderr)[-3000:]}"
     )
-    assert shown in rerun_out or case.kind == "accuracy"
+    assert shown in rerun.stdout or case.kind == "accuracy"
